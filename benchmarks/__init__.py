@@ -1,0 +1,1 @@
+"""Core of pjbench: registries, video decoding, results schema, bootstrap, run orchestration, CLI."""

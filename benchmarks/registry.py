@@ -1,0 +1,119 @@
+"""Name -> factory registries with lazy ``"module:attr"`` targets and entry-point plugins.
+
+A registry entry is cheap metadata (description, defaults) plus a target that is imported only when
+the entry is built, so ``pjbench list`` never imports torch models it does not need. Third-party
+packages add entries through an entry-point group (``pjbench.encoders``) without forking pjbench.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from pjbench.benchmarks.errors import PjbenchError
+
+T = TypeVar("T")
+
+
+def resolve_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Import ``"package.module:attr"`` (or return a callable unchanged)."""
+    if callable(target):
+        return target
+    module_name, _, attr = target.partition(":")
+    if not attr:
+        raise ValueError(f"registry target {target!r} must look like 'package.module:attr'")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError as exc:  # pragma: no cover - a packaging bug, not a user error
+        raise ImportError(f"{module_name} has no attribute {attr!r} (registry target {target!r})") from exc
+
+
+@dataclass
+class Entry(Generic[T]):
+    """One registered name.
+
+    ``target`` builds the object: ``target(**kwargs)``. ``info`` is free metadata shown by
+    ``pjbench list`` (defaults, resolution, readouts, source ...). ``source`` says where the entry came
+    from (``builtin`` or the distribution that provided the entry point).
+    """
+
+    name: str
+    target: str | Callable[..., T]
+    description: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+    source: str = "builtin"
+
+    def load(self) -> Callable[..., T]:
+        return resolve_target(self.target)
+
+
+class Registry(Generic[T]):
+    """A named collection of lazily imported factories."""
+
+    def __init__(self, kind: str, entry_point_group: str | None = None):
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self._entries: dict[str, Entry[T]] = {}
+        self._plugins_loaded = entry_point_group is None
+
+    def register(
+        self,
+        name: str,
+        target: str | Callable[..., T],
+        description: str = "",
+        *,
+        source: str = "builtin",
+        overwrite: bool = False,
+        **info: Any,
+    ) -> Entry[T]:
+        if name in self._entries and not overwrite:
+            raise ValueError(f"{self.kind} {name!r} is already registered (from {self._entries[name].source})")
+        entry = Entry(name=name, target=target, description=description, info=dict(info), source=source)
+        self._entries[name] = entry
+        return entry
+
+    def _load_plugins(self) -> None:
+        """Import entry points once. A plugin's object is either an ``Entry``-like callable that
+        registers itself, or a factory registered under the entry-point name."""
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in metadata.entry_points(group=self.entry_point_group):
+            if ep.name in self._entries:
+                continue
+            dist = getattr(getattr(ep, "dist", None), "name", None) or "plugin"
+            obj = ep.load()
+            info = dict(getattr(obj, "pjbench_info", {}) or {})
+            description = info.pop("description", "") or (obj.__doc__ or "").strip().split("\n")[0]
+            self.register(ep.name, obj, description, source=dist, **info)
+
+    def names(self) -> list[str]:
+        self._load_plugins()
+        return sorted(self._entries)
+
+    def entries(self) -> Iterator[Entry[T]]:
+        self._load_plugins()
+        for name in sorted(self._entries):
+            yield self._entries[name]
+
+    def get(self, name: str) -> Entry[T]:
+        self._load_plugins()
+        try:
+            return self._entries[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise PjbenchError(
+                f"unknown {self.kind} {name!r}.{hint} Run `pjbench list` to see the registered {self.kind}s."
+            ) from None
+
+    def build(self, name: str, **kwargs: Any) -> T:
+        return self.get(name).load()(**kwargs)
+
+    def __contains__(self, name: object) -> bool:
+        self._load_plugins()
+        return name in self._entries

@@ -1,0 +1,89 @@
+"""The Task protocol, the item a loader yields, and the task registry.
+
+Data flows one way: ``Task.load`` -> items -> (decoding, encoder, readout: :mod:`pjbench.benchmarks.runner`)
+-> per-item scores -> ``Task.metrics`` -> results file -> report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+
+from pjbench.benchmarks.registry import Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pjbench.benchmarks.results import ItemRecord, MetricValue
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One video of a split.
+
+    name:    unique id within the split (IntPhys 2: the 64-hex ``name``, also the leaderboard ``row_id``).
+    path:    absolute path of the video file.
+    label:   1 = physically possible, 0 = impossible, ``None`` = unknown (HeldOut).
+    pair_id: items sharing a pair id are compared with each other (IntPhys 2: ``SceneIndex|run``).
+    cluster: unit of independent resampling for the bootstrap (IntPhys 2: ``SceneIndex``).
+    strata:  breakdown columns (condition, Difficulty, Camera, occluder, ...), all strings.
+    row:     1-based data row in the metadata file (for error messages), if any.
+    """
+
+    name: str
+    path: Path
+    split: str
+    label: int | None
+    pair_id: str | None = None
+    cluster: str | None = None
+    strata: dict[str, str] = field(default_factory=dict)
+    row: int | None = None
+
+
+@dataclass
+class ValidationReport:
+    """What ``pjbench validate`` prints. ``errors`` make the exit status non-zero; ``warnings`` do not."""
+
+    task: str
+    data_root: str
+    counts: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@runtime_checkable
+class Task(Protocol):
+    """A benchmark. Implementations: :class:`pjbench.intphys2.task.IntPhys2Task`."""
+
+    name: str
+    description: str
+    readout: str  # "surprise" or "probe"
+    splits: Sequence[str]
+    default_split: str
+    dev_split: str | None  # split used to choose hyper-parameters; never the reported one
+
+    def load(self, data_root: str | Path, split: str, limit: int | None = None) -> list[VideoItem]:
+        """Items of ``split``. Raise :class:`pjbench.benchmarks.errors.DataError` naming file and row."""
+        ...
+
+    def validate(self, data_root: str | Path, check_videos: bool = True) -> ValidationReport:
+        ...
+
+    def metrics(self, records: Sequence["ItemRecord"], *, n_boot: int, seed: int) -> list["MetricValue"]:
+        """All numbers of the results file from per-item records (headline and breakdown rows)."""
+        ...
+
+
+TASKS: Registry[Task] = Registry("task")
+TASKS.register(
+    "intphys2",
+    "pjbench.intphys2.task:IntPhys2Task",
+    "IntPhys 2: zero-shot surprise on matched possible/impossible videos (pairwise acc., AUROC)",
+    readout="surprise",
+    splits="Debug, Main, HeldOut",
+    default_split="Main",
+    dev_split="Debug",
+)

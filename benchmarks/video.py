@@ -1,0 +1,156 @@
+"""Video I/O in one place: PyAV decoding of only the frames a protocol keeps, torch preprocessing,
+and an H.264 writer for the synthetic suites.
+
+Every failure names the file: a newcomer with one corrupt download out of a thousand should learn
+which one, not read a libav traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pjbench.benchmarks.errors import VideoError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from pjbench.encoders.base import Preprocessing
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int
+    height: int
+    fps: float
+    frames: int  # frames actually decoded (not the container's claim)
+
+
+def decode_video(
+    path: str | os.PathLike,
+    frame_step: int = 1,
+    max_frames: int | None = None,
+    sample_fps: float | None = None,
+) -> np.ndarray:
+    """Decode frames ``0, frame_step, 2*frame_step, ...`` of ``path`` as ``uint8 (T, H, W, 3)`` RGB.
+
+    With ``sample_fps`` the step is ``round(video_fps / sample_fps)`` (read from the stream) instead.
+
+    H.264 has to be decoded frame by frame anyway; we skip the costly RGB conversion of the frames the
+    protocol drops. Raises :class:`VideoError` naming the file if it is missing, unreadable, empty, or
+    ends well before the container says it does (a truncated download).
+    """
+    import av
+
+    path = Path(path)
+    if frame_step < 1:
+        raise ValueError(f"frame_step must be >= 1, got {frame_step}")
+    if not path.is_file():
+        raise VideoError("video file not found", path=path)
+    kept: list[np.ndarray] = []
+    decoded = 0
+    declared = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError("no video stream in file", path=path)
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            declared = int(stream.frames or 0)
+            if sample_fps:
+                rate = float(stream.average_rate or stream.base_rate or 0)
+                if rate <= 0:
+                    raise VideoError("cannot read the frame rate needed for sample_fps", path=path)
+                frame_step = max(1, round(rate / sample_fps))
+            for frame in container.decode(stream):
+                if decoded % frame_step == 0:
+                    kept.append(frame.to_ndarray(format="rgb24"))
+                    if max_frames is not None and len(kept) >= max_frames:
+                        decoded += 1
+                        break
+                decoded += 1
+    except VideoError:
+        raise
+    except Exception as exc:  # av raises many types (InvalidDataError, OSError, ValueError ...)
+        raise VideoError(f"cannot decode video ({type(exc).__name__}: {exc})", path=path) from exc
+    if not kept:
+        raise VideoError("video has no decodable frames", path=path)
+    if max_frames is None and declared and decoded < 0.9 * declared:
+        raise VideoError(f"video is truncated: decoded {decoded} of {declared} frames", path=path)
+    return np.stack(kept)
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Open ``path`` and decode it fully (to catch truncation); return its size, fps and frame count."""
+    import av
+
+    path = Path(path)
+    frames = decode_video(path, frame_step=1 << 30)  # decode everything, convert only frame 0
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.base_rate or 0)
+            n = int(stream.frames or 0)
+    except Exception as exc:  # pragma: no cover - decode_video already opened it
+        raise VideoError(f"cannot read video header ({exc})", path=path) from exc
+    return VideoInfo(str(path), width=frames.shape[2], height=frames.shape[1], fps=fps, frames=n)
+
+
+def preprocess(frames: "np.ndarray | torch.Tensor", pp: "Preprocessing") -> "torch.Tensor":
+    """``uint8 (T, H, W, 3)`` -> normalised ``float32 (T, 3, R, R)`` for ``pp.resolution = R``.
+
+    Short side resized to ``round(R / crop_pct)`` (bilinear, antialiased), center crop to ``R``, scaled to
+    [0, 1], then ImageNet-style mean/std. The same function serves every encoder; only ``pp`` differs.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.as_tensor(frames)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"expected frames (T, H, W, 3), got {tuple(x.shape)}")
+    x = x.permute(0, 3, 1, 2).float().div_(255.0)
+    _, _, h, w = x.shape
+    short = round(pp.resolution / pp.crop_pct)
+    scale = short / min(h, w)
+    new_h, new_w = max(pp.resolution, round(h * scale)), max(pp.resolution, round(w * scale))
+    if (new_h, new_w) != (h, w):
+        x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (new_h - pp.resolution) // 2, (new_w - pp.resolution) // 2
+    x = x[:, :, top : top + pp.resolution, left : left + pp.resolution]
+    mean = torch.tensor(pp.mean, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(pp.std, dtype=x.dtype).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 30, crf: int = 18) -> None:
+    """Write ``uint8 (T, H, W, 3)`` RGB frames as H.264 (yuv420p) mp4, atomically (tmp file + rename)."""
+    import av
+
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    t, h, w, _ = frames.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"H.264 yuv420p needs even width and height, got {w}x{h}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.mp4")
+    try:
+        with av.open(str(tmp), mode="w") as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            for i in range(t):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frames[i], format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
