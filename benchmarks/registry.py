@@ -36,7 +36,8 @@ def resolve_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
 class Entry(Generic[T]):
     """One registered name.
 
-    ``target`` builds the object: ``target(**kwargs)``. ``info`` is free metadata shown by
+    ``target`` builds the object: ``target(**defaults, **kwargs)`` (``defaults`` lets several names share
+    one factory, e.g. model variants differing only by checkpoint). ``info`` is free metadata shown by
     ``pjbench list`` (defaults, resolution, readouts, source ...). ``source`` says where the entry came
     from (``builtin`` or the distribution that provided the entry point).
     """
@@ -46,6 +47,7 @@ class Entry(Generic[T]):
     description: str = ""
     info: dict[str, Any] = field(default_factory=dict)
     source: str = "builtin"
+    defaults: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> Callable[..., T]:
         return resolve_target(self.target)
@@ -68,11 +70,13 @@ class Registry(Generic[T]):
         *,
         source: str = "builtin",
         overwrite: bool = False,
+        defaults: dict[str, Any] | None = None,
         **info: Any,
     ) -> Entry[T]:
         if name in self._entries and not overwrite:
             raise ValueError(f"{self.kind} {name!r} is already registered (from {self._entries[name].source})")
-        entry = Entry(name=name, target=target, description=description, info=dict(info), source=source)
+        entry = Entry(name=name, target=target, description=description, info=dict(info), source=source,
+                      defaults=dict(defaults or {}))
         self._entries[name] = entry
         return entry
 
@@ -112,7 +116,8 @@ class Registry(Generic[T]):
             ) from None
 
     def build(self, name: str, **kwargs: Any) -> T:
-        return self.get(name).load()(**kwargs)
+        entry = self.get(name)
+        return entry.load()(**{**entry.defaults, **{k: v for k, v in kwargs.items() if v is not None}})
 
     def __contains__(self, name: object) -> bool:
         self._load_plugins()

@@ -1,0 +1,88 @@
+"""The Python API: the same verbs as the CLI (which only parses arguments and calls these)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from pjbench.benchmarks.errors import PjbenchError
+from pjbench.benchmarks.tasks import TASKS, ValidationReport
+
+
+def evaluate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, **kwargs: Any):
+    """Score a registered model on a task; see :func:`pjbench.benchmarks.runner.evaluate` for the options.
+    Returns ``(RunResults, path of results.json)``."""
+    from pjbench.benchmarks.runner import evaluate as _evaluate
+
+    return _evaluate(model, data_root, out, **kwargs)
+
+
+def validate(task: str, data_root: str | os.PathLike, check_videos: bool = True) -> ValidationReport:
+    """Check a dataset folder against the official format before spending GPU hours on it."""
+    if not Path(data_root).exists():
+        raise PjbenchError(f"--data-root {data_root}: no such directory")
+    return TASKS.build(task).validate(data_root, check_videos=check_videos)
+
+
+def synth(out: str | os.PathLike, **kwargs: Any) -> Path:
+    """Write the embedded synthetic suite (IntPhys 2 format) to ``out``; see
+    :func:`pjbench.synthetic.write_intphys2_suite`."""
+    from pjbench.synthetic import write_intphys2_suite
+
+    return write_intphys2_suite(out, **kwargs)
+
+
+def report(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, title: str | None = None) -> Path:
+    """Render run directories into one self-contained HTML report."""
+    from pjbench.reports import build_report
+
+    if not run_dirs:
+        raise PjbenchError("give at least one run directory")
+    return build_report(list(run_dirs), out, title=title)
+
+
+def list_models() -> list[dict[str, Any]]:
+    from pjbench.encoders.registry import MODELS
+
+    return [{"name": e.name, "description": e.description, "source": e.source, **e.info} for e in MODELS.entries()]
+
+
+def list_tasks() -> list[dict[str, Any]]:
+    return [{"name": e.name, "description": e.description, "source": e.source, **e.info} for e in TASKS.entries()]
+
+
+def offline_models() -> list[str]:
+    """Built-in models that run without downloading anything (what ``demo`` evaluates)."""
+    return [m["name"] for m in list_models() if m.get("offline")]
+
+
+def demo(
+    out: str | os.PathLike = "pjbench-demo",
+    *,
+    models: Sequence[str] | None = None,
+    scale: float = 1.0,
+    workers: int | None = None,
+    n_boot: int = 1000,
+    progress: bool = True,
+    synth_kwargs: dict[str, Any] | None = None,
+    echo: Any = None,
+) -> Path:
+    """The main job on the embedded default: write the synthetic suite if missing, evaluate every offline
+    built-in model on its Main split (context chosen on Debug), render the report; return its path."""
+    out = Path(out)
+    say = echo or (lambda msg: None)
+    data = out / "data" / "IntPhys2"
+    say(f"[1/3] synthetic IntPhys 2 suite -> {data}")
+    synth(data, scale=scale, progress=progress, **(synth_kwargs or {}))
+    run_dirs = []
+    models = list(models or offline_models())
+    for i, name in enumerate(models, start=1):
+        say(f"[2/3] model {i}/{len(models)}: {name}")
+        run_dir = out / "runs" / name
+        _, path = evaluate(name, data, run_dir, task="intphys2", split="Main", workers=workers, n_boot=n_boot,
+                           progress=progress)
+        run_dirs.append(run_dir)
+        say(f"      results: {path}")
+    say("[3/3] report")
+    return report(run_dirs, out / "report.html", title="pjbench demo: synthetic IntPhys 2 suite")

@@ -1,0 +1,192 @@
+"""``pjbench`` command line. Parses arguments, calls :mod:`pjbench.benchmarks.api`, prints paths.
+
+User mistakes (bad paths, unknown names, malformed data) exit with a one-line ``Error:`` message and
+status 1, never a traceback; set ``PJBENCH_DEBUG=1`` to see the traceback anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from pjbench import __version__
+from pjbench.benchmarks.errors import PjbenchError
+
+
+def _user_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PjbenchError as exc:
+            if os.environ.get("PJBENCH_DEBUG"):
+                raise
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def _int_list(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="pjbench")
+def main() -> None:
+    """pjbench: physical-reasoning benchmarks for video models (IntPhys 2 surprise track).
+
+    Start with `pjbench demo`, then `pjbench eval --model NAME --task intphys2 --data-root DIR --out DIR`.
+    """
+
+
+@main.command("eval")
+@click.option("--model", "-m", required=True, help="Registered model name (see `pjbench list`).")
+@click.option("--checkpoint", default=None, help="HF hub id or local directory; default: the model entry's.")
+@click.option("--task", "-t", default="intphys2", show_default=True, help="Registered task name.")
+@click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset folder in the official layout (e.g. the IntPhys2/ release root).")
+@click.option("--split", default=None, help="Split to report (IntPhys 2: Debug, Main, HeldOut). Default: Main.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory to write.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N pairs (HeldOut: videos).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Windows per forward pass.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for torch, numpy and the bootstrap.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="Video-decoding worker processes. Default: cores-1, at most 4.")
+@click.option("--context", type=click.IntRange(min=1), default=None,
+              help="Fix the context length (frames). Default: chosen on the dev split, never on the reported one.")
+@click.option("--dev-split", default=None, help="Split for choosing context/threshold. Default: Debug (HeldOut: Main).")
+@click.option("--window", type=click.IntRange(min=2), default=None, help="Window length in sampled frames. Default: the model's.")
+@click.option("--stride", type=click.IntRange(min=1), default=None, help="Window stride in sampled frames. Default: 2.")
+@click.option("--contexts", callback=_int_list, default=None, help="Comma-separated context lengths. Default: k*window/8, k=2..7.")
+@click.option("--max-context-mode/--no-max-context-mode", default=None, help="Prepend short-prefix losses of the first window. Default: on.")
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--overwrite", type=click.Choice(["only-missing", "always", "never"]), default="only-missing", show_default=True,
+              help="Reuse finished items of an interrupted run in --out, start over, or refuse to touch an existing run.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_user_errors
+def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, device, seed, workers, context, dev_split,
+             window, stride, contexts, max_context_mode, n_boot, overwrite, quiet):
+    """Score a model on a task and write results.json + items.jsonl to --out."""
+    from pjbench.benchmarks.api import evaluate
+
+    if not data_root.is_dir():
+        raise PjbenchError(f"--data-root {data_root}: no such directory")
+    results, path = evaluate(
+        model, data_root, out, task=task, split=split, checkpoint=checkpoint, limit=limit, batch_size=batch_size,
+        device=device, seed=seed, workers=workers, context=context, dev_split=dev_split, window=window, stride=stride,
+        contexts=contexts, max_context_mode=max_context_mode, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
+    )
+    head = results.metric("pairwise_accuracy", "avg")
+    if head is not None and head.value is not None:
+        click.echo(f"{results.model['name']} on {task}/{results.task['split']}: pairwise accuracy (avg) "
+                   f"{100 * head.value:.1f} [{100 * head.ci_low:.1f}, {100 * head.ci_high:.1f}] over {head.n} pairs "
+                   f"(chance {100 * head.chance:.0f}); context {results.protocol['context_selection']['selected']} "
+                   f"({results.protocol['context_selection']['rule']})")
+    if results.task["skipped"]:
+        click.echo(f"skipped {len(results.task['skipped'])} of {results.task['n_items']} videos (see results.json)", err=True)
+    click.echo(f"results: {path}")
+    for key, rel in results.files.items():
+        click.echo(f"{key}: {Path(out) / rel}")
+
+
+@main.command("list")
+@click.option("--what", type=click.Choice(["all", "models", "tasks"]), default="all", show_default=True)
+@_user_errors
+def list_cmd(what):
+    """Registered models and tasks with one-line descriptions and defaults."""
+    from pjbench.benchmarks.api import list_models, list_tasks
+
+    if what in ("all", "models"):
+        click.echo("Models:")
+        for m in list_models():
+            ck = m.get("checkpoint") or "-"
+            prep = (f"{m.get('resolution', '?')}px, window {m.get('frames', '?')}, "
+                    f"{m.get('sample_fps', '?')} fps (step {m.get('frame_step', '?')}), tubelet {m.get('tubelet', '?')}")
+            flags = " [offline]" if m.get("offline") else ""
+            click.echo(f"  {m['name']:<20} {m['description']}{flags}")
+            click.echo(f"  {'':<20} checkpoint: {ck}; {prep}; readouts: {m.get('readouts', '?')}; source: {m['source']}")
+    if what in ("all", "tasks"):
+        click.echo("Tasks:")
+        for t in list_tasks():
+            click.echo(f"  {t['name']:<20} {t['description']}")
+            click.echo(f"  {'':<20} splits: {t.get('splits')}; default {t.get('default_split')}; dev split {t.get('dev_split')}")
+
+
+@main.command("validate")
+@click.option("--task", "-t", default="intphys2", show_default=True)
+@click.option("--data-root", required=True, type=click.Path(path_type=Path))
+@click.option("--no-videos", is_flag=True, help="Skip decoding every video (layout and metadata checks only).")
+@_user_errors
+def validate_cmd(task, data_root, no_videos):
+    """Check a dataset folder: layout, schema, counts, pairs, missing or unreadable videos.
+
+    Exits non-zero when errors are found."""
+    from pjbench.benchmarks.api import validate
+
+    rep = validate(task, data_root, check_videos=not no_videos)
+    click.echo(f"{task} at {rep.data_root}")
+    for key, value in rep.counts.items():
+        click.echo(f"  {key}: {value}")
+    for w in rep.warnings:
+        click.echo(f"  warning: {w}")
+    for e in rep.errors:
+        click.echo(f"  ERROR: {e}")
+    click.echo(f"{len(rep.errors)} error(s), {len(rep.warnings)} warning(s)")
+    sys.exit(0 if rep.ok else 1)
+
+
+@main.command("synth")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Multiply the number of scenes.")
+@click.option("--resolution", type=click.IntRange(min=32), default=None, help="Frame side in pixels (even).")
+@click.option("--fps", type=click.IntRange(min=1), default=None, help="Frames per second.")
+@click.option("--n-frames", type=click.IntRange(min=8), default=None, help="Frames per video.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing suite with different parameters.")
+@_user_errors
+def synth_cmd(out, seed, scale, resolution, fps, n_frames, overwrite):
+    """Write the embedded synthetic suite in the IntPhys 2 release format."""
+    from pjbench.benchmarks.api import synth
+
+    kw = {k: v for k, v in dict(resolution=resolution, fps=fps, n_frames=n_frames).items() if v is not None}
+    path = synth(out, seed=seed, scale=scale, overwrite=overwrite, **kw)
+    click.echo(f"suite: {path}")
+
+
+@main.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--title", default=None)
+@_user_errors
+def report_cmd(run_dirs, out, title):
+    """Render one or more run directories into a self-contained HTML report."""
+    from pjbench.benchmarks.api import report
+
+    click.echo(f"report: {report(run_dirs, out, title=title)}")
+
+
+@main.command("demo")
+@click.option("--out", "-o", default="pjbench-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Size of the synthetic suite.")
+@click.option("--workers", type=click.IntRange(min=0), default=None)
+@click.option("--quiet", "-q", is_flag=True)
+@_user_errors
+def demo_cmd(out, scale, workers, quiet):
+    """Generate the synthetic suite, evaluate every offline built-in model, write the HTML report."""
+    from pjbench.benchmarks.api import demo
+
+    path = demo(out, scale=scale, workers=workers, progress=not quiet, echo=click.echo)
+    click.echo(f"report: {path.resolve()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,330 @@
+"""Run orchestration for the surprise track: load items -> decode (DataLoader workers) -> readout ->
+per-item records -> metrics -> results files.
+
+Resumable: every scored video is appended to ``<out>/.partial/<split>.jsonl`` as soon as it is done; a
+re-run with the same configuration (``run_config.json``) scores only what is missing. Final files are
+written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from pjbench.benchmarks.errors import DataError, PjbenchError, VideoError
+from pjbench.benchmarks.provenance import base_provenance, fingerprint_items, utcnow
+from pjbench.benchmarks.results import (
+    ITEMS_FILE,
+    ItemRecord,
+    RunResults,
+    atomic_write_text,
+    dumps,
+    read_jsonl,
+    write_jsonl,
+    write_results,
+)
+from pjbench.benchmarks.tasks import TASKS, VideoItem
+from pjbench.benchmarks.video import decode_video, preprocess
+from pjbench.encoders.base import Preprocessing
+from pjbench.encoders.registry import MODELS
+from pjbench.probes.surprise import SurpriseConfig, scores_at, video_surprise
+
+OVERWRITE_MODES = ("only-missing", "always", "never")
+RUN_CONFIG_FILE = "run_config.json"
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Decodes and preprocesses one video per index; errors come back as values (recorded as skips)."""
+
+    def __init__(self, items: Sequence[VideoItem], pp: Preprocessing):
+        self.items = list(items)
+        self.pp = pp
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
+        item = self.items[i]
+        try:
+            frames = decode_video(item.path, frame_step=self.pp.frame_step, sample_fps=self.pp.sample_fps)
+            return i, preprocess(frames, self.pp), None
+        except VideoError as exc:
+            return i, None, str(exc)
+
+
+def _as_is(sample: Any) -> Any:
+    return sample
+
+
+def _default_workers() -> int:
+    return min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+def score_split(
+    model: Any,
+    items: Sequence[VideoItem],
+    cfg: SurpriseConfig,
+    *,
+    partial_path: Path,
+    batch_size: int = 8,
+    workers: int | None = None,
+    desc: str = "scoring",
+    progress: bool = True,
+) -> tuple[dict[str, dict[str, list[float]]], list[dict[str, str]], int]:
+    """Surprise for every item, resuming from ``partial_path``.
+
+    Returns ``(surprise by item name, skipped [{name, path, reason}], n_from_previous_run)``."""
+    done: dict[str, dict[str, list[float]]] = {}
+    skipped: dict[str, dict[str, str]] = {}
+    if partial_path.exists():
+        for row in read_jsonl(partial_path):
+            if "skip" in row:
+                skipped[row["name"]] = {"name": row["name"], "path": row["path"], "reason": row["skip"]}
+            else:
+                done[row["name"]] = row["surprise"]
+    wanted = {it.name for it in items}
+    done = {k: v for k, v in done.items() if k in wanted}
+    skipped = {k: v for k, v in skipped.items() if k in wanted}
+    resumed = len(done)
+    todo = [it for it in items if it.name not in done and it.name not in skipped]
+    if not todo:
+        return done, list(skipped.values()), resumed
+    workers = _default_workers() if workers is None else workers
+    loader = torch.utils.data.DataLoader(
+        ClipDataset(todo, model.preprocessing), batch_size=None, num_workers=workers, collate_fn=_as_is,
+        prefetch_factor=2 if workers else None,
+    )
+    partial_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial_path, "a", encoding="utf-8") as log, tqdm(
+        total=len(items), initial=len(items) - len(todo), desc=desc, unit="video", disable=not progress
+    ) as bar:
+        for i, clip, error in loader:
+            item = todo[i]
+            if error is None:
+                try:
+                    surprise = video_surprise(model, clip, cfg, batch_size=batch_size)
+                except ValueError as exc:  # e.g. shorter than one window: a recorded skip, not a crash
+                    error = f"{item.path}: {exc}"
+            if error is not None:
+                skipped[item.name] = {"name": item.name, "path": str(item.path), "reason": error}
+                row = {"name": item.name, "path": str(item.path), "skip": error}
+            else:
+                done[item.name] = {str(c): [float(x) for x in v] for c, v in surprise.items()}
+                row = {"name": item.name, "surprise": done[item.name]}
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            bar.update(1)
+    return done, list(skipped.values()), resumed
+
+
+def build_records(items: Sequence[VideoItem], surprise: dict[str, dict[str, list[float]]], context: int,
+                  resumed_names: set[str] | None = None) -> list[ItemRecord]:
+    records = []
+    for it in items:
+        if it.name not in surprise:
+            continue
+        s = surprise[it.name]
+        records.append(ItemRecord(
+            name=it.name, split=it.split, path=str(it.path), label=it.label, pair_id=it.pair_id,
+            cluster=it.cluster, strata=dict(it.strata), surprise=s, scores=scores_at(s, context),
+            from_cache=bool(resumed_names and it.name in resumed_names),
+        ))
+    return records
+
+
+def select_context(task: Any, records_by_context: dict[int, list[ItemRecord]], n_boot: int, seed: int) -> tuple[int, dict[str, float]]:
+    """Context length with the best pairwise accuracy (avg aggregation) on the dev split; ties -> shortest."""
+    from pjbench.intphys2.metrics import pairwise_accuracy  # noqa: F401 (task-specific scorer below)
+
+    scores: dict[str, float] = {}
+    for c, recs in sorted(records_by_context.items()):
+        labelled = [r for r in recs if r.label is not None]
+        s = np.array([r.scores["avg"] for r in labelled])
+        y = np.array([r.label for r in labelled])
+        p = [r.pair_id for r in labelled]
+        scores[str(c)] = float(pairwise_accuracy(s, y, p)) if len(labelled) else float("nan")
+    valid = {int(c): v for c, v in scores.items() if np.isfinite(v)}
+    if not valid:
+        raise PjbenchError("the dev split has no scorable labelled pairs; pass --context N to fix the context length")
+    best = max(valid.values())
+    return min(c for c, v in valid.items() if v == best), scores
+
+
+def _check_device(device: str) -> str:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise PjbenchError(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__})")
+    if device not in ("cpu",) and not device.startswith(("cuda", "mps")):
+        raise PjbenchError(f"--device {device!r}: use cpu, cuda or cuda:N")
+    return device
+
+
+def evaluate(
+    model: str,
+    data_root: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    task: str = "intphys2",
+    split: str | None = None,
+    checkpoint: str | None = None,
+    limit: int | None = None,
+    batch_size: int = 8,
+    device: str = "cpu",
+    seed: int = 0,
+    workers: int | None = None,
+    context: int | None = None,
+    window: int | None = None,
+    stride: int | None = None,
+    contexts: Sequence[int] | None = None,
+    max_context_mode: bool | None = None,
+    dev_split: str | None = None,
+    n_boot: int = 1000,
+    overwrite: str = "only-missing",
+    progress: bool = True,
+) -> tuple[RunResults, Path]:
+    """Score ``model`` on ``task``/``split`` under ``data_root``; write ``results.json`` + ``items.jsonl`` to ``out``.
+
+    Context length: ``context`` fixes it; otherwise it is chosen on the task's dev split (IntPhys 2: Debug;
+    for HeldOut: Main, else Debug) when that split exists and is not the reported one, else it is fixed at
+    half the window. The HeldOut split also gets ``submission.jsonl`` thresholded on the dev split.
+    Returns ``(results, path to results.json)``.
+    """
+    t0 = time.time()
+    if overwrite not in OVERWRITE_MODES:
+        raise PjbenchError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
+    device = _check_device(device)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    task_obj = TASKS.build(task)
+    split = split or task_obj.default_split
+    if split not in task_obj.splits:
+        raise PjbenchError(f"task {task} has splits {', '.join(task_obj.splits)}; got --split {split}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise PjbenchError(f"--out {out}: exists and is not a directory")
+    items = task_obj.load(data_root, split, limit=limit)
+    if not items:
+        raise PjbenchError(f"{data_root}: split {split} has no items")
+
+    enc = MODELS.build(model, checkpoint=checkpoint, device=device)
+    cfg = SurpriseConfig.for_model(enc.preprocessing, window=window, stride=stride, contexts=contexts,
+                                   max_context_mode=max_context_mode)
+    if context is not None and context not in cfg.contexts:
+        cfg = SurpriseConfig(**{**cfg.to_dict(), "contexts": tuple(sorted({*cfg.contexts, context}))})
+
+    # Dev split: where hyper-parameters (context length, HeldOut threshold) are chosen. Never the reported one.
+    if dev_split is None:
+        candidates = ["Main", task_obj.dev_split] if split == "HeldOut" else [task_obj.dev_split]
+        dev_split = next((s for s in candidates if s and s != split and _split_exists(data_root, s)), None)
+    elif dev_split == split:
+        raise PjbenchError(f"--dev-split {dev_split} is the reported split; choose hyper-parameters elsewhere")
+    dev_items = task_obj.load(data_root, dev_split) if dev_split else []
+
+    data_fp = fingerprint_items(items)
+    run_config = {
+        "task": task, "split": split, "dev_split": dev_split, "limit": limit, "data_fingerprint": data_fp,
+        "dev_fingerprint": fingerprint_items(dev_items) if dev_items else None,
+        "model": enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "protocol": cfg.to_dict(),
+    }
+    _prepare_out(out, run_config, overwrite)
+
+    dev_surprise: dict[str, dict[str, list[float]]] = {}
+    if dev_items:
+        dev_surprise, dev_skipped, _ = score_split(
+            enc, dev_items, cfg, partial_path=out / ".partial" / f"dev-{dev_split}.jsonl", batch_size=batch_size,
+            workers=workers, desc=f"{enc.info.name} {task}/{dev_split} (dev)", progress=progress)
+    surprise, skipped, n_resumed = score_split(
+        enc, items, cfg, partial_path=out / ".partial" / f"{split}.jsonl", batch_size=batch_size, workers=workers,
+        desc=f"{enc.info.name} {task}/{split}", progress=progress)
+    if not surprise:
+        raise PjbenchError(f"no video of {split} could be scored; first problem: {skipped[0]['reason'] if skipped else '?'}")
+
+    selection: dict[str, Any]
+    if context is not None:
+        chosen, selection = context, {"rule": "fixed", "selected": context, "why": "--context given"}
+    elif dev_items and dev_surprise and any(it.label is not None for it in dev_items):
+        by_c = {c: build_records(dev_items, dev_surprise, c) for c in cfg.contexts}
+        chosen, dev_scores = select_context(task_obj, by_c, n_boot, seed)
+        selection = {"rule": "dev", "dev_split": dev_split, "selected": chosen, "criterion": "pairwise_accuracy@avg",
+                     "dev_scores": dev_scores}
+    else:
+        chosen = cfg.contexts[(len(cfg.contexts) - 1) // 2]
+        selection = {"rule": "fixed", "selected": chosen, "why": "no separate labelled dev split; default = middle context"}
+
+    records = build_records(items, surprise, chosen, resumed_names=set(list(surprise)[:n_resumed]))
+    dev_records = build_records(dev_items, dev_surprise, chosen) if dev_items else []
+    from pjbench.intphys2.metrics import threshold_from_possible
+
+    threshold: dict[str, Any] | None = None
+    labelled_dev = [r for r in dev_records if r.label is not None]
+    if labelled_dev:
+        thr = threshold_from_possible(np.array([r.scores["max"] for r in labelled_dev]),
+                                      np.array([r.label for r in labelled_dev]))
+        threshold = {"value": float(thr), "source": dev_split, "rule": "90th percentile of possible videos' max surprise"}
+    metrics = task_obj.metrics(records, n_boot=n_boot, seed=seed,
+                               threshold=threshold["value"] if threshold else None)
+    if threshold is None and any(r.label is not None for r in records):
+        threshold = {"value": None, "source": split, "rule": "90th percentile of possible videos' max surprise, on the reported split (no dev split: optimistic)"}
+
+    files = {"items": ITEMS_FILE}
+    write_jsonl(out / ITEMS_FILE, records)
+    if dev_records:
+        write_jsonl(out / "dev_items.jsonl", dev_records)
+        files["dev_items"] = "dev_items.jsonl"
+    if split == "HeldOut":
+        if not threshold or threshold.get("value") is None:
+            raise PjbenchError("a HeldOut submission needs a threshold from a labelled dev split (Main or Debug) under --data-root")
+        from pjbench.intphys2.submission import write_submission
+
+        answers = [int(r.scores["max"] <= threshold["value"]) for r in records]
+        write_submission(out / "submission.jsonl", [r.name for r in records], answers)
+        files["submission"] = "submission.jsonl"
+
+    prov = base_provenance(seed, device)
+    prov.update({"finished_at": utcnow(), "wall_time_s": round(time.time() - t0, 3), "n_from_previous_run": n_resumed})
+    protocol = {"readout": task_obj.readout, **cfg.to_dict(), "context_selection": selection, "threshold": threshold,
+                "n_boot": n_boot, "ci_level": 0.95, "batch_size": batch_size}
+    results = RunResults(
+        task={"name": task, "split": split, "data_root": str(Path(data_root).resolve()), "data_fingerprint": data_fp,
+              "limit": limit, "n_items": len(items), "n_scored": len(records), "skipped": skipped},
+        model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict()},
+        protocol=protocol, metrics=metrics, provenance=prov, files=files,
+    )
+    return results, write_results(out, results)
+
+
+def _split_exists(data_root: str | os.PathLike, split: str) -> bool:
+    from pjbench.intphys2.loader import find_release_root
+
+    try:
+        return (find_release_root(data_root) / split / "metadata.csv").is_file()
+    except (PjbenchError, OSError):
+        return False
+
+
+def _prepare_out(out: Path, run_config: dict[str, Any], overwrite: str) -> None:
+    cfg_path = out / RUN_CONFIG_FILE
+    if cfg_path.exists():
+        previous = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if overwrite == "never":
+            raise PjbenchError(f"{out} already holds a run; --overwrite never refuses to touch it")
+        if overwrite == "always" or previous == json.loads(dumps(run_config)):
+            if overwrite == "always":
+                import shutil
+
+                shutil.rmtree(out / ".partial", ignore_errors=True)
+        else:
+            diff = sorted(k for k in run_config if json.loads(dumps(run_config)).get(k) != previous.get(k))
+            raise PjbenchError(
+                f"{out} holds a run with a different configuration ({', '.join(diff)} differ); "
+                "pass --overwrite always to replace it or choose another --out"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cfg_path, dumps(run_config) + "\n")
