@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from pjbench.benchmarks.errors import PjbenchError
+from pjbench.encoders import MODELS
+from pjbench.encoders.vjepa2_hf import VJEPA2Surprise, build_tiny_random, load_vjepa2
+from pjbench.encoders.base import ModelInfo
+
+
+def test_local_checkpoint_loads_with_identity(tiny_vjepa2_dir):
+    m = MODELS.build("vjepa2", checkpoint=str(tiny_vjepa2_dir))
+    assert m.info.checkpoint == str(tiny_vjepa2_dir.resolve())
+    assert m.info.checkpoint_hash.startswith("sha256:")
+    assert m.preprocessing.resolution == 64 and m.preprocessing.tubelet == 2
+    # same weights as the model that was saved
+    ref = build_tiny_random(seed=3)
+    clip = torch.randn(1, 8, 3, 64, 64)
+    torch.testing.assert_close(m.encode(clip), ref.encoder(pixel_values_videos=clip).last_hidden_state)
+
+
+def test_different_weights_different_hash(tmp_path, tiny_vjepa2_dir):
+    other = tmp_path / "other"
+    build_tiny_random(seed=4).save_pretrained(other)
+    assert load_vjepa2(str(other)).info.checkpoint_hash != load_vjepa2(str(tiny_vjepa2_dir)).info.checkpoint_hash
+
+
+def test_missing_checkpoint_offline_explains_how_to_get_it(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(PjbenchError, match="huggingface-cli download facebook/vjepa2-vitl-fpc64-256"):
+        MODELS.build("vjepa2")
+    with pytest.raises(PjbenchError, match="no such directory"):
+        MODELS.build("vjepa2", checkpoint="./not/here")
+
+
+def test_directory_without_config_is_a_clear_error(tmp_path):
+    with pytest.raises(PjbenchError, match="no config.json"):
+        load_vjepa2(str(tmp_path))
+
+
+@pytest.mark.parametrize("crop,grid", [(224, 14), (256, 16)])
+def test_token_masks_follow_the_real_grid(crop, grid):
+    """The official code built masks for a 224-px grid (196 tokens/frame) even at 256 px."""
+    model = build_tiny_random(seed=0, crop_size=crop)
+    enc = VJEPA2Surprise(model, ModelInfo(name="t"), frames=8)
+    clip = torch.randn(1, 8, 3, crop, crop)
+    pred = enc.predict(clip, 4)
+    assert pred.shape[1] == (8 - 4) // 2 * grid * grid
+    assert enc.targets(clip).shape[1] == 8 // 2 * grid * grid
+
+
+def test_odd_frames_and_wrong_resolution_are_refused():
+    enc = VJEPA2Surprise(build_tiny_random(), ModelInfo(name="t"))
+    with pytest.raises(ValueError, match="multiple of tubelet"):
+        enc.encode(torch.randn(1, 7, 3, 64, 64))
+    with pytest.raises(ValueError, match="crop 64"):
+        enc.encode(torch.randn(1, 8, 3, 32, 32))
