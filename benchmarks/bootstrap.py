@@ -129,15 +129,18 @@ def cluster_bootstrap_ci(
     start = np.concatenate(([0], np.cumsum(size)[:-1]))
     draws = resample_clusters(k, n_boot, seed)
     stats = np.empty(n_boot)
-    for b in range(n_boot):
-        sizes = size[draws[b]]
-        total = int(sizes.sum())
-        # Vectorised concatenation of the drawn blocks: position j of the output belongs to draw d and
-        # is start[d] + (j - offset of d).
+    chunk = max(1, _MAX_WEIGHT_CELLS // max(1, codes.size))
+    for lo in range(0, n_boot, chunk):
+        # Index arrays of a whole chunk of resamples at once: the drawn blocks laid end to end, where
+        # output position j of draw d is start[d] + (j - offset of d); then cut per resample.
+        flat_draws = draws[lo : lo + chunk].ravel()
+        sizes = size[flat_draws]
         offsets = np.cumsum(sizes) - sizes
-        pos = np.repeat(start[draws[b]] - offsets, sizes) + np.arange(total)
-        value = statistic(order[pos])
-        stats[b] = np.nan if value is None else float(value)
+        pos = np.repeat(start[flat_draws] - offsets, sizes) + np.arange(int(sizes.sum()))
+        ends = np.cumsum(sizes.reshape(-1, k).sum(axis=1))[:-1]
+        for b, idx in enumerate(np.split(order[pos], ends), start=lo):
+            value = statistic(idx)
+            stats[b] = np.nan if value is None else float(value)
     return percentile_interval(stats, level, max_undefined)
 
 

@@ -1,0 +1,471 @@
+"""IntPhys 2 metrics: pairwise accuracy, AUROC, AUPRC and absolute accuracy of a surprise score.
+
+Conventions (as in Garrido et al. 2025, ``compute_metrics``):
+
+- a *score* is the surprise of one video after aggregation over windows (``avg`` or ``max``); higher
+  means "more surprising", i.e. more likely impossible;
+- labels are ``1`` = possible, ``0`` = impossible; the *positive* class of AUROC / AUPRC is impossible;
+- a *pair* is a set of videos sharing a ``pair_id`` (``SceneIndex|run``): on Main one possible and one
+  impossible video, on Debug ``k`` of each (each scene rendered ``k`` = 3 times).
+
+The array functions are pure and take aligned 1-D arrays of length ``n_videos``. The ``*_weighted``
+variants evaluate a whole batch of bootstrap resamples at once from a multiplicity matrix ``weights``
+of shape ``(m, n_videos)`` (see :mod:`pjbench.benchmarks.bootstrap`); the plain functions are the
+one-row case of the same code, so point estimates and intervals cannot drift apart.
+:func:`compute_metrics` turns per-video :class:`~pjbench.benchmarks.results.ItemRecord` s into the
+rows of a results file.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from pjbench.benchmarks.bootstrap import cluster_bootstrap_ci_weighted
+from pjbench.benchmarks.errors import PjbenchError
+from pjbench.benchmarks.results import ItemRecord, MetricValue
+
+__all__ = [
+    "AGGREGATIONS",
+    "BREAKDOWNS",
+    "abs_accuracy",
+    "auprc",
+    "auroc",
+    "compute_metrics",
+    "pair_values",
+    "pairwise_accuracy",
+    "threshold_from_possible",
+    "thresholds_from_records",
+    "weighted_quantile",
+]
+
+AGGREGATIONS = ("avg", "max")
+BREAKDOWNS = ("condition", "Difficulty", "Camera", "visibility")
+THRESHOLD_QUANTILE = 0.9
+# The published absolute accuracy thresholds the *max* aggregation; a bare float threshold means that.
+THRESHOLD_AGGREGATION = "max"
+
+
+# --------------------------------------------------------------------------------------------------
+# Array functions
+# --------------------------------------------------------------------------------------------------
+
+
+def _scores_labels(
+    scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, dtype=float).reshape(-1)
+    y = np.asarray(labels).reshape(-1)
+    if s.shape != y.shape:
+        raise ValueError(f"scores and labels differ in length: {s.size} vs {y.size}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores must be finite (found NaN or inf)")
+    if y.size and not np.all((y == 0) | (y == 1)):
+        raise ValueError("labels must be 0 (impossible) or 1 (possible)")
+    return s, y.astype(np.int64)
+
+
+def pair_values(
+    scores: Sequence[float] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    pair_ids: Sequence[str] | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair pairwise accuracy.
+
+    For each pair id, the mean over every (possible ``p``, impossible ``i``) combination of
+    ``1[s_i > s_p] + 0.5 * 1[s_i == s_p]`` (a tie is a coin flip). A 1x1 pair gives 0, 0.5 or 1; a
+    Debug group of ``k`` possible and ``k`` impossible renders gives the mean over its ``k*k``
+    combinations. Pairs lacking one of the two classes have no combination and are left out.
+
+    Returns ``(pair_keys, values)``: the pair ids that have both classes (sorted) and their values in
+    [0, 1], both of shape ``(n_pairs,)``.
+    """
+    s, y = _scores_labels(scores, labels)
+    ids = np.asarray([str(p) for p in pair_ids], dtype=str)
+    if ids.shape != s.shape:
+        raise ValueError(f"pair_ids and scores differ in length: {ids.size} vs {s.size}")
+    if s.size == 0:
+        return np.zeros(0, dtype=str), np.zeros(0)
+    keys, codes = np.unique(ids, return_inverse=True)
+    codes = codes.reshape(-1)
+    g = keys.size
+    # Possible videos sorted by pair: pair c owns the block p_idx[p_start[c] : p_start[c] + p_count[c]].
+    p_idx = np.flatnonzero(y == 1)
+    p_idx = p_idx[np.argsort(codes[p_idx], kind="stable")]
+    p_count = np.bincount(codes[p_idx], minlength=g)
+    p_start = np.cumsum(p_count) - p_count
+    # Every impossible video is repeated once per possible video of its pair: all combinations,
+    # without a Python loop over pairs.
+    i_idx = np.flatnonzero(y == 0)
+    reps = p_count[codes[i_idx]]
+    i_rep = np.repeat(i_idx, reps)
+    offsets = np.cumsum(reps) - reps
+    p_rep = p_idx[np.repeat(p_start[codes[i_idx]] - offsets, reps) + np.arange(int(reps.sum()))]
+    win = (s[i_rep] > s[p_rep]) + 0.5 * (s[i_rep] == s[p_rep])
+    n_comb = np.bincount(codes[i_rep], minlength=g)
+    total = np.bincount(codes[i_rep], weights=win, minlength=g)
+    ok = n_comb > 0
+    return keys[ok], total[ok] / n_comb[ok]
+
+
+def pairwise_accuracy(
+    scores: Sequence[float] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    pair_ids: Sequence[str] | np.ndarray,
+) -> float | None:
+    """Pairwise (relative) accuracy: mean over pairs of :func:`pair_values`.
+
+    The unit is the pair, so a Debug group of 3+3 renders weighs as much as a Main 1+1 pair. Chance is
+    0.5. ``None`` if no pair has both a possible and an impossible video.
+    """
+    _, values = pair_values(scores, labels, pair_ids)
+    return float(values.mean()) if values.size else None
+
+
+def _tie_groups(s_sorted: np.ndarray) -> np.ndarray:
+    """Start positions of the runs of equal values in a sorted score array."""
+    return np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
+
+
+def _group_sums(w: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Column sums of ``w`` ``(m, n)`` over the column runs beginning at ``starts`` -> ``(m, G)``."""
+    if starts.size == w.shape[1]:
+        return w  # no ties (the usual case for float surprise): every run is one column
+    return np.add.reduceat(w, starts, axis=1)
+
+
+def auroc_weighted(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AUROC for each row of ``weights`` (``(m, n_videos)`` multiplicities); shape ``(m,)``.
+
+    Positive class = impossible (label 0), score = surprise. The Mann-Whitney form: probability that a
+    random impossible video scores above a random possible one, ties counting one half. NaN for a row
+    where one class has zero weight.
+    """
+    s, y = _scores_labels(scores, labels)
+    w = np.atleast_2d(np.asarray(weights, dtype=float))
+    if s.size == 0:
+        return np.full(w.shape[0], np.nan)
+    order = np.argsort(s, kind="stable")  # ascending
+    starts = _tie_groups(s[order])
+    ws = w[:, order]
+    impossible = y[order] == 0
+    pos = _group_sums(ws * impossible, starts)  # (m, G) impossible weight per tie group
+    neg = _group_sums(ws * ~impossible, starts)  # possible weight per tie group
+    below = np.cumsum(neg, axis=1) - neg  # possible weight strictly below each group
+    wins = (pos * (below + 0.5 * neg)).sum(axis=1)
+    denom = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, wins / np.where(denom > 0, denom, 1.0), np.nan)
+
+
+def auprc_weighted(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average precision for each row of ``weights`` (``(m, n_videos)``); shape ``(m,)``.
+
+    Positive class = impossible (label 0), score = surprise. Same definition as scikit-learn's
+    ``average_precision_score``: ``sum_k (R_k - R_{k-1}) P_k`` over the distinct score thresholds from
+    high to low, tied scores entering together (no interpolation). NaN where a class has zero weight.
+    """
+    s, y = _scores_labels(scores, labels)
+    w = np.atleast_2d(np.asarray(weights, dtype=float))
+    if s.size == 0:
+        return np.full(w.shape[0], np.nan)
+    order = np.argsort(-s, kind="stable")  # descending
+    starts = _tie_groups(s[order])
+    ws = w[:, order]
+    impossible = y[order] == 0
+    pos = _group_sums(ws * impossible, starts)
+    neg = _group_sums(ws * ~impossible, starts)
+    tp = np.cumsum(pos, axis=1)
+    seen = tp + np.cumsum(neg, axis=1)
+    # Groups absent from a resample (zero weight) add no recall, so their undefined precision is moot.
+    precision = np.divide(tp, seen, out=np.zeros_like(tp), where=seen > 0)
+    n_pos, n_neg = tp[:, -1], neg.sum(axis=1)
+    ap = (pos * precision).sum(axis=1)
+    ok = (n_pos > 0) & (n_neg > 0)
+    return np.where(ok, ap / np.where(ok, n_pos, 1.0), np.nan)
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if not np.isfinite(x) else float(x)
+
+
+def auroc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float | None:
+    """Area under the ROC curve, impossible (label 0) = positive, surprise = score.
+
+    Equals ``sklearn.metrics.roc_auc_score(labels == 0, scores)``. Chance 0.5. ``None`` when one class is
+    absent.
+    """
+    s, y = _scores_labels(scores, labels)
+    return _none_if_nan(auroc_weighted(s, y, np.ones((1, s.size)))[0])
+
+
+def auprc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float | None:
+    """Average precision (area under the precision-recall curve), impossible (label 0) = positive.
+
+    Equals ``sklearn.metrics.average_precision_score(labels == 0, scores)``. Chance = the share of
+    impossible videos. ``None`` when one class is absent.
+    """
+    s, y = _scores_labels(scores, labels)
+    return _none_if_nan(auprc_weighted(s, y, np.ones((1, s.size)))[0])
+
+
+def abs_accuracy(
+    scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray, threshold: float
+) -> float | None:
+    """Absolute (per-video) accuracy: predict impossible iff ``score > threshold``.
+
+    Mean over videos of ``1[prediction == truth]``; ``None`` for no videos. A score equal to the
+    threshold is predicted possible (the threshold is a percentile of possible scores).
+    """
+    s, y = _scores_labels(scores, labels)
+    if s.size == 0:
+        return None
+    return float(((s > threshold) == (y == 0)).mean())
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
+    """``np.quantile(multiset, q)`` (linear interpolation) of each row's multiset; shape ``(m,)``.
+
+    ``values``: ``(n,)``; ``weights``: ``(m, n)`` non-negative integer multiplicities (as floats). Row
+    ``b`` stands for the array holding ``values[j]`` ``weights[b, j]`` times. NaN for an empty row.
+    """
+    order = np.argsort(values, kind="stable")
+    x = np.asarray(values, dtype=float)[order]
+    cum = np.cumsum(np.atleast_2d(weights)[:, order], axis=1)  # (m, n): elements up to each value
+    total = cum[:, -1] if x.size else np.zeros(cum.shape[0])
+    h = (total - 1) * q  # numpy's 'linear' position in the expanded sorted array
+    lo = np.floor(h)
+    # Value at expanded position k = first value whose cumulative count exceeds k.
+    at_lo = (cum > lo[:, None]).argmax(axis=1) if x.size else np.zeros(cum.shape[0], dtype=int)
+    at_hi = (cum > np.minimum(lo + 1, total - 1)[:, None]).argmax(axis=1) if x.size else at_lo
+    out = x[at_lo] + (h - lo) * (x[at_hi] - x[at_lo]) if x.size else np.full(cum.shape[0], np.nan)
+    return np.where(total > 0, out, np.nan)
+
+
+def threshold_from_possible(
+    scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray, q: float = THRESHOLD_QUANTILE
+) -> float:
+    """The ``q``-quantile (default 90th percentile, linear interpolation) of the possible videos' scores.
+
+    The published protocol uses the *max* aggregation for this. Choose it on a dev split (Debug) or
+    on Main, never on the split being scored if the number is to be reported as a held-out accuracy.
+    Raises ``ValueError`` if there is no possible video.
+    """
+    s, y = _scores_labels(scores, labels)
+    possible = s[y == 1]
+    if possible.size == 0:
+        raise ValueError("no possible (label 1) video to set a threshold from")
+    return float(np.quantile(possible, q))
+
+
+# --------------------------------------------------------------------------------------------------
+# Records -> results rows
+# --------------------------------------------------------------------------------------------------
+
+
+def _labelled(records: Sequence[ItemRecord]) -> list[ItemRecord]:
+    out = []
+    for r in records:
+        if r.label is None:
+            continue  # HeldOut: no truth to score against
+        if r.label not in (0, 1) or isinstance(r.label, bool):
+            raise PjbenchError(f"item {r.name}: label must be 0, 1 or null, got {r.label!r}")
+        out.append(r)
+    return out
+
+
+def _score_array(records: Sequence[ItemRecord], agg: str) -> np.ndarray:
+    out = np.empty(len(records))
+    for j, r in enumerate(records):
+        value = r.scores.get(agg)
+        if value is None:
+            raise PjbenchError(f"item {r.name}: no {agg!r} score (has {sorted(r.scores)})")
+        try:
+            out[j] = float(value)
+        except (TypeError, ValueError):
+            raise PjbenchError(f"item {r.name}: {agg!r} score is not a number: {value!r}") from None
+        if not np.isfinite(out[j]):
+            raise PjbenchError(f"item {r.name}: {agg!r} score is {value!r}; scores must be finite")
+    return out
+
+
+def thresholds_from_records(
+    records: Sequence[ItemRecord], q: float = THRESHOLD_QUANTILE, aggregations: Sequence[str] = AGGREGATIONS
+) -> dict[str, float]:
+    """``{aggregation: q-quantile of the possible videos' score}`` over labelled ``records``.
+
+    The runner calls this on the dev split's records and passes the result to :func:`compute_metrics`
+    as ``threshold``. Aggregations no record has, or with no possible video, are left out.
+    """
+    recs = _labelled(records)
+    y = np.array([r.label for r in recs], dtype=np.int64)
+    out: dict[str, float] = {}
+    for agg in aggregations:
+        if not recs or not any(agg in r.scores for r in recs) or not np.any(y == 1):
+            continue
+        out[agg] = threshold_from_possible(_score_array(recs, agg), y, q)
+    return out
+
+
+def _weighted_mean(values: np.ndarray):
+    def stat(w: np.ndarray) -> np.ndarray:
+        total = w.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, (w @ values) / np.where(total > 0, total, 1.0), np.nan)
+
+    return stat
+
+
+def _n_clusters(clusters: Sequence[str]) -> int:
+    return len(set(clusters))
+
+
+def _pairwise_row(
+    s: np.ndarray, y: np.ndarray, pair_ids: list[str | None], clusters: list[str], *, agg: str, subset: str,
+    n_boot: int, seed: int,
+) -> MetricValue | None:
+    keep = [j for j, p in enumerate(pair_ids) if p is not None]
+    if not keep:
+        return None
+    idx = np.asarray(keep)
+    keys, values = pair_values(s[idx], y[idx], [pair_ids[j] for j in keep])
+    if values.size == 0:
+        return None
+    # A pair's cluster is its scene: all its videos share it by construction (first one wins otherwise).
+    cluster_of: dict[str, str] = {}
+    for j in keep:
+        cluster_of.setdefault(str(pair_ids[j]), clusters[j])
+    pair_clusters = [cluster_of[k] for k in keys.tolist()]
+    low, high = cluster_bootstrap_ci_weighted(_weighted_mean(values), pair_clusters, n_boot=n_boot, seed=seed)
+    return MetricValue(
+        name="pairwise_accuracy", value=float(values.mean()), ci_low=low, ci_high=high, n=int(values.size),
+        n_clusters=_n_clusters(pair_clusters), chance=0.5, subset=subset, aggregation=agg, unit="pairs",
+    )
+
+
+def _rank_row(
+    name: str, s: np.ndarray, y: np.ndarray, clusters: list[str], *, agg: str, subset: str, n_boot: int, seed: int
+) -> MetricValue | None:
+    if s.size == 0:
+        return None
+    fn = auroc_weighted if name == "auroc" else auprc_weighted
+    value = _none_if_nan(fn(s, y, np.ones((1, s.size)))[0])
+    low, high = (None, None)
+    if value is not None:
+        low, high = cluster_bootstrap_ci_weighted(lambda w: fn(s, y, w), clusters, n_boot=n_boot, seed=seed)
+    chance = 0.5 if name == "auroc" else float(np.mean(y == 0))
+    return MetricValue(
+        name=name, value=value, ci_low=low, ci_high=high, n=int(s.size), n_clusters=_n_clusters(clusters),
+        chance=chance, subset=subset, aggregation=agg, unit="videos",
+    )
+
+
+def _abs_accuracy_row(
+    s: np.ndarray, y: np.ndarray, clusters: list[str], threshold: float | None, *, agg: str, n_boot: int, seed: int
+) -> MetricValue | None:
+    if s.size == 0:
+        return None
+    if threshold is not None:
+        correct = ((s > threshold) == (y == 0)).astype(float)
+        value: float | None = float(correct.mean())
+        low, high = cluster_bootstrap_ci_weighted(_weighted_mean(correct), clusters, n_boot=n_boot, seed=seed)
+    elif np.any(y == 1):
+        # In-sample threshold: re-choose it in every resample so the interval includes the uncertainty
+        # of the threshold itself (it is optimistic anyway: it is fitted on the scored videos).
+        possible = y == 1
+
+        def stat(w: np.ndarray) -> np.ndarray:
+            thr = weighted_quantile(s[possible], w[:, possible], THRESHOLD_QUANTILE)  # (m,)
+            correct = (s[None, :] > thr[:, None]) == (y == 0)[None, :]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(np.isfinite(thr), (w * correct).sum(axis=1) / w.sum(axis=1), np.nan)
+
+        value = abs_accuracy(s, y, threshold_from_possible(s, y))
+        low, high = cluster_bootstrap_ci_weighted(stat, clusters, n_boot=n_boot, seed=seed)
+    else:
+        value, low, high = None, None, None
+    return MetricValue(
+        name="abs_accuracy", value=value, ci_low=low, ci_high=high, n=int(s.size), n_clusters=_n_clusters(clusters),
+        chance=0.5, subset="all", aggregation=agg, unit="videos",
+    )
+
+
+def _resolve_thresholds(
+    threshold: float | Mapping[str, float] | None, aggregations: Sequence[str]
+) -> dict[str, float | None]:
+    """``{aggregation: threshold}`` for the aggregations that get an ``abs_accuracy`` row; ``None`` = in-sample."""
+    if threshold is None:
+        return {agg: None for agg in aggregations}
+    if isinstance(threshold, Mapping):
+        return {str(k): float(v) for k, v in threshold.items()}
+    return {THRESHOLD_AGGREGATION: float(threshold)}
+
+
+def compute_metrics(
+    records: Sequence[ItemRecord],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    threshold: float | Mapping[str, float] | None = None,
+    breakdowns: Sequence[str] = BREAKDOWNS,
+    aggregations: Sequence[str] = AGGREGATIONS,
+) -> list[MetricValue]:
+    """Every IntPhys 2 number of a results file, from per-video records.
+
+    Uses ``record.label`` (records with ``None`` -- HeldOut -- are ignored), ``pair_id``, ``cluster``
+    (the scene: the bootstrap resamples scenes), ``strata`` and ``scores[aggregation]``.
+
+    Rows, for each aggregation present in the records (``avg``, ``max``), all with a 95 % cluster
+    bootstrap interval (``n_boot`` resamples of scenes, ``seed``), ``n`` and ``n_clusters``:
+
+    - ``pairwise_accuracy`` (unit pairs, chance 0.5), see :func:`pairwise_accuracy`;
+    - ``auroc`` (unit videos, chance 0.5) and ``auprc`` (chance = share of impossible videos);
+    - ``abs_accuracy`` (unit videos, chance 0.5) at a threshold on the same aggregation's score:
+      - ``threshold=None``: for every aggregation, the 90th percentile of the *scored* records' possible
+        videos -- fitted on the test data, hence optimistic (re-fitted in every bootstrap resample);
+      - a mapping ``{aggregation: value}`` (:func:`thresholds_from_records` of the dev split's records,
+        what the runner should pass): a row for each aggregation in the mapping, at that threshold;
+      - a float: the ``max`` threshold (the published protocol's); ``abs_accuracy@avg`` is then left
+        out rather than mixing a dev threshold with an in-sample one in one results file.
+      The run's protocol must say where the threshold came from.
+    - breakdown rows ``subset="<column>=<value>"`` for each column of ``breakdowns`` found in the
+      strata: ``pairwise_accuracy`` and ``auroc`` on the videos of that stratum (a pair counts in a
+      stratum when its possible and impossible videos are both in it).
+
+    Records without a ``pair_id`` take part in the per-video metrics only; records without a
+    ``cluster`` are their own cluster.
+    """
+    recs = _labelled(records)
+    if not recs:
+        return []
+    y = np.array([r.label for r in recs], dtype=np.int64)
+    pair_ids = [r.pair_id for r in recs]
+    clusters = [r.cluster if r.cluster is not None else f"item:{r.name}" for r in recs]
+    aggs = [a for a in aggregations if any(a in r.scores for r in recs)]
+    thresholds = _resolve_thresholds(threshold, aggs)
+    scores = {agg: _score_array(recs, agg) for agg in aggs}
+    common = dict(n_boot=n_boot, seed=seed)
+
+    rows: list[MetricValue | None] = []
+    for agg in aggs:
+        s = scores[agg]
+        rows.append(_pairwise_row(s, y, pair_ids, clusters, agg=agg, subset="all", **common))
+        rows.append(_rank_row("auroc", s, y, clusters, agg=agg, subset="all", **common))
+        rows.append(_rank_row("auprc", s, y, clusters, agg=agg, subset="all", **common))
+        if agg in thresholds:
+            rows.append(_abs_accuracy_row(s, y, clusters, thresholds[agg], agg=agg, **common))
+
+    for column in breakdowns:
+        values = sorted({r.strata[column] for r in recs if column in r.strata})
+        for value in values:
+            idx = [j for j, r in enumerate(recs) if r.strata.get(column) == value]
+            sub = np.asarray(idx)
+            subset = f"{column}={value}"
+            sub_pairs = [pair_ids[j] for j in idx]
+            sub_clusters = [clusters[j] for j in idx]
+            for agg in aggs:
+                s = scores[agg][sub]
+                rows.append(_pairwise_row(s, y[sub], sub_pairs, sub_clusters, agg=agg, subset=subset, **common))
+                rows.append(_rank_row("auroc", s, y[sub], sub_clusters, agg=agg, subset=subset, **common))
+    return [r for r in rows if r is not None]

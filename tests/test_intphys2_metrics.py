@@ -1,0 +1,311 @@
+"""IntPhys 2 metrics against hand-computed values and scikit-learn."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from pjbench.benchmarks.results import ItemRecord
+from pjbench.intphys2.metrics import (
+    abs_accuracy,
+    auprc,
+    auprc_weighted,
+    auroc,
+    auroc_weighted,
+    compute_metrics,
+    pair_values,
+    pairwise_accuracy,
+    threshold_from_possible,
+    thresholds_from_records,
+    weighted_quantile,
+)
+
+# Three Main-style 1x1 pairs, written out (label 1 = possible, 0 = impossible):
+#   A: possible 1.0, impossible 2.0 -> impossible more surprising      -> 1
+#   B: possible 3.0, impossible 1.0 -> wrong way                       -> 0
+#   C: possible 2.0, impossible 2.0 -> tie                             -> 0.5
+SCORES = np.array([1.0, 2.0, 3.0, 1.0, 2.0, 2.0])
+LABELS = np.array([1, 0, 1, 0, 1, 0])
+PAIRS = np.array(["A", "A", "B", "B", "C", "C"])
+
+
+def test_pairwise_accuracy_by_hand():
+    keys, values = pair_values(SCORES, LABELS, PAIRS)
+    assert keys.tolist() == ["A", "B", "C"]
+    assert values.tolist() == [1.0, 0.0, 0.5]
+    assert pairwise_accuracy(SCORES, LABELS, PAIRS) == pytest.approx(0.5)
+
+
+def test_pairwise_accuracy_row_order_free():
+    perm = [5, 2, 0, 3, 1, 4]
+    assert pairwise_accuracy(SCORES[perm], LABELS[perm], PAIRS[perm]) == pytest.approx(0.5)
+
+
+def test_pairwise_accuracy_kxk_groups():
+    # Debug-style group "D": 3 possible renders [1, 2, 3] and 3 impossible [2, 2, 4].
+    #   impossible 2 vs possible 1, 2, 3 -> 1 + 0.5 + 0 = 1.5   (twice: 3.0)
+    #   impossible 4 vs possible 1, 2, 3 -> 3
+    #   6 / 9 combinations = 2/3.
+    # Plus a 1x1 pair "E" that is wrong (0). Pairs weigh equally: (2/3 + 0) / 2 = 1/3, not 6/10.
+    scores = [1, 2, 3, 2, 2, 4, 5, 1]
+    labels = [1, 1, 1, 0, 0, 0, 1, 0]
+    pairs = ["D"] * 6 + ["E"] * 2
+    _, values = pair_values(scores, labels, pairs)
+    assert values == pytest.approx([2 / 3, 0.0])
+    assert pairwise_accuracy(scores, labels, pairs) == pytest.approx(1 / 3)
+
+
+def test_pairwise_accuracy_incomplete_pairs_left_out():
+    # Pair "X" has no impossible video: it cannot be scored and does not count.
+    assert pairwise_accuracy([1, 2, 5], [1, 0, 1], ["Y", "Y", "X"]) == 1.0
+    assert pairwise_accuracy([1, 2], [1, 1], ["X", "X"]) is None
+    assert pairwise_accuracy([], [], []) is None
+
+
+def test_pairwise_matches_brute_force():
+    rng = np.random.default_rng(0)
+    n = 60
+    scores = rng.integers(0, 4, n).astype(float)  # many ties
+    labels = rng.integers(0, 2, n)
+    pairs = rng.integers(0, 8, n).astype(str)
+    expected = []
+    for p in sorted(set(pairs)):
+        pos = scores[(pairs == p) & (labels == 1)]
+        imp = scores[(pairs == p) & (labels == 0)]
+        if pos.size and imp.size:
+            expected.append(np.mean([(i > q) + 0.5 * (i == q) for i in imp for q in pos]))
+    assert pairwise_accuracy(scores, labels, pairs) == pytest.approx(np.mean(expected))
+
+
+def test_auroc_auprc_by_hand():
+    # AUROC of the 6 videos above: impossible [2, 1, 2] vs possible [1, 3, 2], 9 combinations:
+    #   2: 1 + 0 + 0.5; 1: 0.5 + 0 + 0; 2: 1 + 0 + 0.5 -> 3.5 / 9.
+    assert auroc(SCORES, LABELS) == pytest.approx(3.5 / 9)
+    # AP, impossible positive, scores high to low: 0.9 (imp) 0.8 (pos) 0.7 (imp) 0.1 (pos)
+    #   threshold 0.9: P = 1, R = 1/2;  0.8: P = 1/2, R = 1/2;  0.7: P = 2/3, R = 1
+    #   AP = 1/2 * 1 + 1/2 * 2/3 = 5/6.
+    assert auprc([0.9, 0.8, 0.7, 0.1], [0, 1, 0, 1]) == pytest.approx(5 / 6)
+
+
+def test_auroc_auprc_one_class_is_none():
+    assert auroc([1.0, 2.0], [1, 1]) is None
+    assert auprc([1.0, 2.0], [0, 0]) is None
+    assert auroc([], []) is None
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_auroc_auprc_match_sklearn(ties):
+    rng = np.random.default_rng(1 + ties)
+    for _ in range(50):
+        n = int(rng.integers(2, 80))
+        scores = rng.integers(0, 5, n).astype(float) if ties else rng.normal(size=n)
+        labels = rng.integers(0, 2, n)
+        if len(set(labels.tolist())) < 2:
+            continue
+        assert auroc(scores, labels) == pytest.approx(roc_auc_score(labels == 0, scores), abs=1e-12)
+        assert auprc(scores, labels) == pytest.approx(average_precision_score(labels == 0, scores), abs=1e-12)
+
+
+def test_weighted_versions_equal_sklearn_on_resamples():
+    # A bootstrap resample is a multiset: row b of the weights repeats video j weights[b, j] times.
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 6, 40).astype(float)
+    labels = rng.integers(0, 2, 40)
+    weights = rng.integers(0, 3, (20, 40)).astype(float)
+    roc = auroc_weighted(scores, labels, weights)
+    ap = auprc_weighted(scores, labels, weights)
+    for b in range(20):
+        idx = np.repeat(np.arange(40), weights[b].astype(int))
+        y = labels[idx] == 0
+        if y.all() or not y.any():
+            assert np.isnan(roc[b]) and np.isnan(ap[b])
+            continue
+        assert roc[b] == pytest.approx(roc_auc_score(y, scores[idx]), abs=1e-12)
+        assert ap[b] == pytest.approx(average_precision_score(y, scores[idx]), abs=1e-12)
+
+
+def test_weighted_quantile_matches_numpy():
+    rng = np.random.default_rng(4)
+    values = rng.integers(0, 5, 15).astype(float)
+    weights = rng.integers(0, 3, (10, 15)).astype(float)
+    for q in (0.0, 0.5, 0.9, 1.0):
+        out = weighted_quantile(values, weights, q)
+        for b in range(10):
+            expanded = np.repeat(values, weights[b].astype(int))
+            if expanded.size:
+                assert out[b] == pytest.approx(np.quantile(expanded, q))
+
+
+def test_abs_accuracy_and_threshold_by_hand():
+    # threshold 1.0: predicted impossible = score > 1.0 -> [no, yes, no, yes]; truth impossible =
+    # [no, no, yes, yes] -> right, wrong, wrong, right = 0.5. A score equal to the threshold is possible.
+    assert abs_accuracy([0.5, 1.5, 1.0, 2.0], [1, 1, 0, 0], threshold=1.0) == 0.5
+    # 90th percentile of possible scores 1..10 (linear): position 0.9 * 9 = 8.1 -> 9 + 0.1 * (10 - 9).
+    scores = np.r_[np.arange(1.0, 11.0), [100.0]]
+    labels = np.r_[np.ones(10, int), [0]]
+    assert threshold_from_possible(scores, labels) == pytest.approx(9.1)
+    with pytest.raises(ValueError):
+        threshold_from_possible([1.0], [0])
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError):
+        auroc([1.0, np.nan], [0, 1])
+    with pytest.raises(ValueError):
+        auroc([1.0, 2.0], [0, 2])
+    with pytest.raises(ValueError):
+        pairwise_accuracy([1.0], [0, 1], ["a", "a"])
+
+
+# --------------------------------------------------------------------------------------------------
+# compute_metrics
+# --------------------------------------------------------------------------------------------------
+
+
+def rec(name, label, pair, scene, avg, mx, **strata):
+    strata = {"condition": "solidity", "Difficulty": "Easy", "Camera": "Fixed", "visibility": "visible", **strata}
+    return ItemRecord(name=name, split="Main", path=f"{name}.mp4", label=label, pair_id=pair, cluster=scene,
+                      strata=strata, scores={"avg": avg, "max": mx})
+
+
+def small_records():
+    # Scene "0" has two pairs (runs 1, 2); scene "154_0" one pair. max scores by hand:
+    #   0|1: possible 1, impossible 3 -> right;  0|2: possible 2, impossible 1 -> wrong;
+    #   154_0|1: possible 0, impossible 5 -> right.  Pairwise@max = 2/3.
+    # avg scores: all pairs right -> 1.
+    return [
+        rec("a", 1, "0|1", "0", 0.1, 1.0),
+        rec("b", 0, "0|1", "0", 0.2, 3.0),
+        rec("c", 1, "0|2", "0", 0.1, 2.0, condition="permanence", visibility="occluded"),
+        rec("d", 0, "0|2", "0", 0.3, 1.0, condition="permanence", visibility="occluded"),
+        rec("e", 1, "154_0|1", "154_0", 0.0, 0.0, Camera="Moving"),
+        rec("f", 0, "154_0|1", "154_0", 0.5, 5.0, Camera="Moving"),
+        # HeldOut-style record without a label: ignored.
+        ItemRecord(name="h", split="HeldOut", path="h.mp4", label=None, pair_id=None, cluster=None,
+                   scores={"avg": 9.0, "max": 9.0}),
+    ]
+
+
+def by_key(rows):
+    return {r.key(): r for r in rows}
+
+
+def test_compute_metrics_headline_rows():
+    rows = by_key(compute_metrics(small_records(), n_boot=200, seed=0))
+    pa = rows["pairwise_accuracy@max[all]"]
+    assert pa.value == pytest.approx(2 / 3)
+    assert (pa.n, pa.n_clusters, pa.unit, pa.chance) == (3, 2, "pairs", 0.5)
+    assert rows["pairwise_accuracy@avg[all]"].value == 1.0
+    roc = rows["auroc@max[all]"]
+    assert roc.value == pytest.approx(roc_auc_score([0, 1, 0, 1, 0, 1], [1.0, 3.0, 2.0, 1.0, 0.0, 5.0]))
+    assert (roc.n, roc.n_clusters, roc.unit, roc.chance) == (6, 2, "videos", 0.5)
+    ap = rows["auprc@max[all]"]
+    assert ap.value == pytest.approx(average_precision_score([0, 1, 0, 1, 0, 1], [1.0, 3.0, 2.0, 1.0, 0.0, 5.0]))
+    assert ap.chance == pytest.approx(0.5)  # share of impossible videos
+    for r in rows.values():
+        if r.value is not None and r.ci_low is not None:
+            assert r.ci_low - 1e-12 <= r.value <= r.ci_high + 1e-12, r.key()
+
+
+def test_compute_metrics_thresholds():
+    records = small_records()
+    # In-sample threshold on max: possible max scores [1, 2, 0] -> 90th pct = 1.8.
+    #   predicted impossible (> 1.8): a 1 no, b 3 yes, c 2 yes, d 1 no, e 0 no, f 5 yes
+    #   truth impossible:              no      yes      no      yes     no      yes  -> 4/6 right.
+    rows = by_key(compute_metrics(records, n_boot=100))
+    assert rows["abs_accuracy@max[all]"].value == pytest.approx(4 / 6)
+    assert thresholds_from_records(records)["max"] == pytest.approx(1.8)
+    # A dev threshold: a float is the max threshold; a mapping sets each aggregation.
+    rows = by_key(compute_metrics(records, n_boot=100, threshold=0.5))
+    assert rows["abs_accuracy@max[all]"].value == pytest.approx(4 / 6)  # > 0.5: a, b, c, d, f
+    assert "abs_accuracy@avg[all]" not in rows  # no avg threshold given: no mixed provenance
+    rows = by_key(compute_metrics(records, n_boot=100, threshold={"max": 10.0, "avg": 0.15}))
+    assert rows["abs_accuracy@max[all]"].value == pytest.approx(0.5)  # all predicted possible
+    assert rows["abs_accuracy@avg[all]"].value == 1.0  # avg > 0.15: exactly b, d, f, the impossible ones
+
+
+def test_compute_metrics_breakdowns():
+    rows = by_key(compute_metrics(small_records(), n_boot=100))
+    assert rows["pairwise_accuracy@max[condition=permanence]"].value == 0.0
+    assert rows["pairwise_accuracy@max[condition=permanence]"].n == 1
+    assert rows["pairwise_accuracy@max[condition=solidity]"].value == 1.0
+    assert rows["pairwise_accuracy@max[Camera=Moving]"].n_clusters == 1
+    assert rows["pairwise_accuracy@max[visibility=occluded]"].value == 0.0
+    assert "auroc@avg[Difficulty=Easy]" in rows
+    assert not any(k.startswith(("auprc", "abs_accuracy")) and not k.endswith("[all]") for k in rows)
+
+
+def test_compute_metrics_deterministic_and_order_free():
+    records = small_records()
+    a = compute_metrics(records, n_boot=200, seed=3)
+    b = compute_metrics(list(reversed(records)), n_boot=200, seed=3)
+    assert [r.key() for r in a] == [r.key() for r in b]
+    for x, y in zip(a, b):
+        assert x.key() == y.key()
+        assert x.value == pytest.approx(y.value)
+        assert (x.ci_low, x.ci_high) == pytest.approx((y.ci_low, y.ci_high))
+
+
+def test_compute_metrics_edge_cases():
+    assert compute_metrics([], n_boot=10) == []
+    heldout = [ItemRecord(name="h", split="HeldOut", path="", label=None, pair_id=None, cluster=None,
+                          scores={"max": 1.0})]
+    assert compute_metrics(heldout, n_boot=10) == []
+    from pjbench.benchmarks.errors import PjbenchError
+
+    bad = small_records()
+    bad[0].scores = {"avg": float("nan"), "max": 1.0}
+    with pytest.raises(PjbenchError, match="item a"):
+        compute_metrics(bad, n_boot=10)
+    only_max = small_records()
+    for r in only_max:
+        r.scores = {"max": r.scores["max"]}
+    assert {r.aggregation for r in compute_metrics(only_max, n_boot=10)} == {"max"}
+
+
+def _synthetic_main(n_scenes=253, effect=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    conds = ["permanence", "immutability", "continuity", "solidity"]
+    records = []
+    for sc in range(n_scenes):
+        scene_shift = rng.normal()  # scenes differ: the cluster effect the bootstrap must respect
+        for run in (1, 2):
+            for label in (1, 0):
+                s = scene_shift + rng.normal() + (effect if label == 0 else 0.0)
+                records.append(ItemRecord(
+                    name=f"{sc}_{run}_{label}", split="Main", path="", label=label, pair_id=f"{sc}|{run}",
+                    cluster=str(sc), scores={"avg": s, "max": s + abs(rng.normal())},
+                    strata={"condition": conds[sc % 4], "Difficulty": ["Easy", "Medium", "Hard"][sc % 3],
+                            "Camera": ["Fixed", "Moving"][sc % 2], "visibility": ["visible", "occluded"][run - 1]},
+                ))
+    return records
+
+
+def test_bootstrap_sanity_on_main_sized_data():
+    # 506 pairs: formats.md quotes a 95 % CI of about +-4.4 points for pairwise accuracy.
+    records = _synthetic_main()
+    t = time.perf_counter()
+    rows = by_key(compute_metrics(records, n_boot=1000, seed=0))
+    elapsed = time.perf_counter() - t
+    pa = rows["pairwise_accuracy@avg[all]"]
+    assert pa.n == 506 and pa.n_clusters == 253
+    half_width = (pa.ci_high - pa.ci_low) / 2
+    assert 0.03 < half_width < 0.06
+    assert pa.ci_low < pa.value < pa.ci_high
+    # Breakdown intervals are wider than the headline one (fewer scenes).
+    sub = rows["pairwise_accuracy@avg[condition=solidity]"]
+    assert sub.ci_high - sub.ci_low > pa.ci_high - pa.ci_low
+    assert elapsed < 5.0  # about 0.5 s here; generous for slow CI machines
+
+
+def test_null_model_interval_covers_chance():
+    # Scores independent of labels: the intervals of most seeds' data sets contain 0.5.
+    hits = 0
+    for seed in range(20):
+        rows = by_key(compute_metrics(_synthetic_main(n_scenes=60, effect=0.0, seed=seed), n_boot=300, seed=seed))
+        r = rows["pairwise_accuracy@avg[all]"]
+        hits += r.ci_low <= 0.5 <= r.ci_high
+    assert hits >= 16
