@@ -211,6 +211,9 @@ def load_results(run_dir: str | os.PathLike) -> RunResults:
 
 
 def load_items(run_dir: str | os.PathLike, results: RunResults | None = None) -> list[ItemRecord]:
+    """Per-item records of a run (``RUN_DIR`` or its ``results.json``)."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        run_dir = run_dir.parent
     name = (results.files.get("items") if results else None) or ITEMS_FILE
     return [ItemRecord(**row) for row in read_jsonl(run_dir / name)]

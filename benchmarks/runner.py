@@ -140,18 +140,10 @@ def build_records(items: Sequence[VideoItem], surprise: dict[str, dict[str, list
     return records
 
 
-def select_context(task: Any, records_by_context: dict[int, list[ItemRecord]], n_boot: int, seed: int) -> tuple[int, dict[str, float]]:
-    """Context length with the best pairwise accuracy (avg aggregation) on the dev split; ties -> shortest."""
-    from pjbench.intphys2.metrics import pairwise_accuracy  # noqa: F401 (task-specific scorer below)
-
-    scores: dict[str, float] = {}
-    for c, recs in sorted(records_by_context.items()):
-        labelled = [r for r in recs if r.label is not None]
-        s = np.array([r.scores["avg"] for r in labelled])
-        y = np.array([r.label for r in labelled])
-        p = [r.pair_id for r in labelled]
-        scores[str(c)] = float(pairwise_accuracy(s, y, p)) if len(labelled) else float("nan")
-    valid = {int(c): v for c, v in scores.items() if np.isfinite(v)}
+def select_context(task: Any, records_by_context: dict[int, list[ItemRecord]]) -> tuple[int, dict[str, float | None]]:
+    """Context length with the best ``task.selection_score`` on the dev split; ties -> shortest context."""
+    scores = {str(c): task.selection_score(recs) for c, recs in sorted(records_by_context.items())}
+    valid = {int(c): v for c, v in scores.items() if v is not None and np.isfinite(v)}
     if not valid:
         raise PjbenchError("the dev split has no scorable labelled pairs; pass --context N to fix the context length")
     best = max(valid.values())
@@ -217,15 +209,20 @@ def evaluate(
     cfg = SurpriseConfig.for_model(enc.preprocessing, window=window, stride=stride, contexts=contexts,
                                    max_context_mode=max_context_mode)
     if context is not None and context not in cfg.contexts:
-        cfg = SurpriseConfig(**{**cfg.to_dict(), "contexts": tuple(sorted({*cfg.contexts, context}))})
+        cfg = SurpriseConfig.for_model(enc.preprocessing, window=cfg.window, stride=cfg.stride,
+                                       contexts=(*cfg.contexts, context), max_context_mode=cfg.max_context_mode)
 
-    # Dev split: where hyper-parameters (context length, HeldOut threshold) are chosen. Never the reported one.
+    # Dev split: where hyper-parameters (context length, thresholds) are chosen. Never the reported one.
     if dev_split is None:
-        candidates = ["Main", task_obj.dev_split] if split == "HeldOut" else [task_obj.dev_split]
-        dev_split = next((s for s in candidates if s and s != split and _split_exists(data_root, s)), None)
+        dev_split = next((s for s in task_obj.dev_splits_for(split) if task_obj.has_split(data_root, s)), None)
     elif dev_split == split:
         raise PjbenchError(f"--dev-split {dev_split} is the reported split; choose hyper-parameters elsewhere")
     dev_items = task_obj.load(data_root, dev_split) if dev_split else []
+    if all(it.label is None for it in items) and not any(it.label is not None for it in dev_items):
+        raise PjbenchError(
+            f"split {split} has no labels: its submission needs a threshold from a labelled dev split "
+            f"({' or '.join(task_obj.dev_splits_for(split))}) under {data_root}"
+        )
 
     data_fp = fingerprint_items(items)
     run_config = {
@@ -251,7 +248,7 @@ def evaluate(
         chosen, selection = context, {"rule": "fixed", "selected": context, "why": "--context given"}
     elif dev_items and dev_surprise and any(it.label is not None for it in dev_items):
         by_c = {c: build_records(dev_items, dev_surprise, c) for c in cfg.contexts}
-        chosen, dev_scores = select_context(task_obj, by_c, n_boot, seed)
+        chosen, dev_scores = select_context(task_obj, by_c)
         selection = {"rule": "dev", "dev_split": dev_split, "selected": chosen, "criterion": "pairwise_accuracy@avg",
                      "dev_scores": dev_scores}
     else:
@@ -260,32 +257,23 @@ def evaluate(
 
     records = build_records(items, surprise, chosen, resumed_names=set(list(surprise)[:n_resumed]))
     dev_records = build_records(dev_items, dev_surprise, chosen) if dev_items else []
-    from pjbench.intphys2.metrics import threshold_from_possible
-
-    threshold: dict[str, Any] | None = None
-    labelled_dev = [r for r in dev_records if r.label is not None]
-    if labelled_dev:
-        thr = threshold_from_possible(np.array([r.scores["max"] for r in labelled_dev]),
-                                      np.array([r.label for r in labelled_dev]))
-        threshold = {"value": float(thr), "source": dev_split, "rule": "90th percentile of possible videos' max surprise"}
-    metrics = task_obj.metrics(records, n_boot=n_boot, seed=seed,
-                               threshold=threshold["value"] if threshold else None)
-    if threshold is None and any(r.label is not None for r in records):
-        threshold = {"value": None, "source": split, "rule": "90th percentile of possible videos' max surprise, on the reported split (no dev split: optimistic)"}
+    thresholds = task_obj.thresholds(dev_records) if dev_records else {}
+    if thresholds:
+        threshold = {"value": thresholds, "source": dev_split, "rule": "90th percentile of the possible videos' score"}
+    else:
+        threshold = {"value": None, "source": split,
+                     "rule": "90th percentile of the possible videos' score, fitted on the reported split (no dev split: optimistic)"}
+    metrics = task_obj.metrics(records, n_boot=n_boot, seed=seed, threshold=thresholds or None)
 
     files = {"items": ITEMS_FILE}
     write_jsonl(out / ITEMS_FILE, records)
     if dev_records:
         write_jsonl(out / "dev_items.jsonl", dev_records)
         files["dev_items"] = "dev_items.jsonl"
-    if split == "HeldOut":
-        if not threshold or threshold.get("value") is None:
-            raise PjbenchError("a HeldOut submission needs a threshold from a labelled dev split (Main or Debug) under --data-root")
-        from pjbench.intphys2.submission import write_submission
-
-        answers = [int(r.scores["max"] <= threshold["value"]) for r in records]
-        write_submission(out / "submission.jsonl", [r.name for r in records], answers)
-        files["submission"] = "submission.jsonl"
+    if not any(r.label is not None for r in records):  # unlabelled split: a leaderboard file instead
+        sub = task_obj.write_submission(out / "submission.jsonl", records, thresholds)
+        if sub is not None:
+            files["submission"] = sub.name
 
     prov = base_provenance(seed, device)
     prov.update({"finished_at": utcnow(), "wall_time_s": round(time.time() - t0, 3), "n_from_previous_run": n_resumed})
@@ -298,15 +286,6 @@ def evaluate(
         protocol=protocol, metrics=metrics, provenance=prov, files=files,
     )
     return results, write_results(out, results)
-
-
-def _split_exists(data_root: str | os.PathLike, split: str) -> bool:
-    from pjbench.intphys2.loader import find_release_root
-
-    try:
-        return (find_release_root(data_root) / split / "metadata.csv").is_file()
-    except (PjbenchError, OSError):
-        return False
 
 
 def _prepare_out(out: Path, run_config: dict[str, Any], overwrite: str) -> None:

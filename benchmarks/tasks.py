@@ -72,8 +72,29 @@ class Task(Protocol):
     def validate(self, data_root: str | Path, check_videos: bool = True) -> ValidationReport:
         ...
 
-    def metrics(self, records: Sequence["ItemRecord"], *, n_boot: int, seed: int) -> list["MetricValue"]:
-        """All numbers of the results file from per-item records (headline and breakdown rows)."""
+    def metrics(self, records: Sequence["ItemRecord"], *, n_boot: int, seed: int, threshold: Any = None) -> list["MetricValue"]:
+        """All numbers of the results file from per-item records (headline and breakdown rows).
+        ``threshold`` is whatever :meth:`thresholds` returned on the dev split (or None)."""
+        ...
+
+    def has_split(self, data_root: str | Path, split: str) -> bool:
+        """Whether ``split`` is present (with labels, where it has any) under ``data_root``."""
+        ...
+
+    def dev_splits_for(self, split: str) -> Sequence[str]:
+        """Candidate dev splits for reporting ``split``, in order of preference; never ``split`` itself."""
+        ...
+
+    def selection_score(self, records: Sequence["ItemRecord"]) -> float | None:
+        """The criterion hyper-parameters are chosen by on the dev split (higher is better)."""
+        ...
+
+    def thresholds(self, dev_records: Sequence["ItemRecord"]) -> Any:
+        """Decision thresholds fitted on the dev split (for absolute accuracy and submissions)."""
+        ...
+
+    def write_submission(self, path: Path, records: Sequence["ItemRecord"], thresholds: Any) -> Path | None:
+        """Leaderboard file for an unlabelled split, or None if the task has none."""
         ...
 
 

@@ -13,11 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.results import ItemRecord, MetricValue
 from pjbench.benchmarks.tasks import ValidationReport, VideoItem
 from pjbench.intphys2 import loader
-from pjbench.intphys2.metrics import compute_metrics
+from pjbench.intphys2.metrics import compute_metrics, pairwise_accuracy, thresholds_from_records
+from pjbench.intphys2.submission import answers_from_scores, write_submission
 
 __all__ = ["IntPhys2Task"]
 
@@ -67,6 +70,43 @@ class IntPhys2Task:
         ``max`` only; ``None`` fits it on ``records`` themselves (optimistic).
         """
         return compute_metrics(records, n_boot=n_boot, seed=seed, threshold=threshold)
+
+    # ----------------------------------------------------------------------------------------------
+    def has_split(self, data_root: str | os.PathLike, split: str) -> bool:
+        try:
+            d = loader.split_dir(data_root, split)
+        except PjbenchError:
+            return False
+        return (d / "metadata.csv").is_file() if split != "HeldOut" else (d / "Videos").is_dir()
+
+    def dev_splits_for(self, split: str) -> tuple[str, ...]:
+        """Debug for Main; for HeldOut, Main (506 pairs) is the better place to fit a threshold."""
+        candidates = ("Main", "Debug") if split == "HeldOut" else ("Debug",)
+        return tuple(s for s in candidates if s != split)
+
+    def selection_score(self, records: Sequence[ItemRecord]) -> float | None:
+        """Pairwise accuracy with the ``avg`` aggregation (``None`` without a complete pair)."""
+        recs = [r for r in records if r.label is not None]
+        if not recs:
+            return None
+        value = pairwise_accuracy(
+            np.array([r.scores["avg"] for r in recs]), np.array([r.label for r in recs]), [r.pair_id for r in recs]
+        )
+        return None if value is None else float(value)
+
+    def thresholds(self, dev_records: Sequence[ItemRecord]) -> dict[str, float]:
+        """``{aggregation: 90th percentile of the possible videos' score}`` on the dev split."""
+        return thresholds_from_records(dev_records)
+
+    def write_submission(self, path: Path, records: Sequence[ItemRecord], thresholds: Mapping[str, float]) -> Path:
+        """HeldOut JSONL: possible (1) iff the video's max surprise is at or below the dev threshold."""
+        if "max" not in (thresholds or {}):
+            raise PjbenchError(
+                "a HeldOut submission needs a threshold fitted on a labelled split (Main or Debug) under --data-root"
+            )
+        answers = answers_from_scores(np.array([r.scores["max"] for r in records]), thresholds["max"])
+        write_submission(path, [r.name for r in records], answers)
+        return Path(path)
 
     # ----------------------------------------------------------------------------------------------
     def validate(self, data_root: str | os.PathLike, check_videos: bool = True) -> ValidationReport:

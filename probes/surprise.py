@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from pjbench.benchmarks.errors import PjbenchError
 from pjbench.encoders.base import PredictiveEncoder, Preprocessing
 
 AGGREGATIONS = ("avg", "max")
@@ -42,6 +43,7 @@ class SurpriseConfig:
     stride: int = 2
     contexts: tuple[int, ...] = (12, 18, 24, 30, 36, 42)
     max_context_mode: bool = True
+    tubelet: int = 2
     prefix_step: int = 2
 
     def __post_init__(self) -> None:
@@ -49,26 +51,34 @@ class SurpriseConfig:
             raise ValueError(f"window must be >= 2 and stride >= 1, got {self.window}, {self.stride}")
         if not self.contexts:
             raise ValueError("at least one context length is needed")
-        bad = [c for c in self.contexts if not 0 < c < self.window or c % self.prefix_step]
+        if self.window % self.tubelet or self.prefix_step % self.tubelet:
+            raise ValueError(f"window {self.window} and prefix step {self.prefix_step} must be multiples of the tubelet ({self.tubelet})")
+        bad = [c for c in self.contexts if not 0 < c < self.window or c % self.tubelet]
         if bad:
             raise ValueError(
                 f"context lengths {bad} must lie strictly inside the {self.window}-frame window and be multiples "
-                f"of the tubelet ({self.prefix_step})"
+                f"of the tubelet ({self.tubelet})"
             )
 
     @classmethod
     def for_model(cls, pp: Preprocessing, **overrides: Any) -> "SurpriseConfig":
-        """Defaults from the model's preprocessing (window = ``pp.frames``), then CLI overrides (None = keep)."""
+        """Defaults from the model's preprocessing (window = ``pp.frames``), then CLI overrides (None = keep).
+
+        Raises :class:`PjbenchError` for parameters the model cannot run (a user error, not a crash)."""
         overrides = {k: v for k, v in overrides.items() if v is not None}
         window = overrides.get("window", pp.frames)
         contexts = tuple(overrides.get("contexts") or default_contexts(window, pp.tubelet))
-        return cls(
-            window=window,
-            stride=overrides.get("stride", 2),
-            contexts=tuple(sorted(contexts)),
-            max_context_mode=overrides.get("max_context_mode", True),
-            prefix_step=pp.tubelet if pp.tubelet > 1 else 2,
-        )
+        try:
+            return cls(
+                window=window,
+                stride=overrides.get("stride", 2),
+                contexts=tuple(sorted(set(contexts))),
+                max_context_mode=overrides.get("max_context_mode", True),
+                tubelet=pp.tubelet,
+                prefix_step=pp.tubelet * max(1, 2 // pp.tubelet),
+            )
+        except ValueError as exc:
+            raise PjbenchError(f"surprise readout: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

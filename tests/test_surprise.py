@@ -34,7 +34,7 @@ def test_window_starts():
 
 
 def test_max_context_mode_prepends_first_window_prefix_losses():
-    cfg = SurpriseConfig(window=8, stride=2, contexts=(4, 6), max_context_mode=True, prefix_step=2)
+    cfg = SurpriseConfig(window=8, stride=2, contexts=(4, 6), max_context_mode=True, tubelet=2, prefix_step=2)
     out = video_surprise(ContextEcho(), torch.zeros(12, 3, 16, 16), cfg, batch_size=2)
     # windows start at 0, 2, 4 -> 3 windows; prefixes below C: 2 (and 4 for C=6)
     np.testing.assert_array_equal(out[4], [2, 4, 4, 4])
@@ -52,7 +52,7 @@ def test_copy_last_surprise_is_the_hand_computed_jump():
     model = PixelPredictor("copy-last", preprocessing=pp)
     clip = torch.zeros(16, 3, 8, 8)
     clip[10:] = 1.0
-    cfg = SurpriseConfig(window=8, stride=2, contexts=(4,), max_context_mode=False)
+    cfg = SurpriseConfig(window=8, stride=2, contexts=(4,), max_context_mode=False, tubelet=1)
     out = video_surprise(model, clip, cfg)[4]
     # windows at 0,2,4,6,8: future frames [4..8), [6..10), [8..12), [10..14), [12..16) of context end 4,6,8,10,12
     # last context frame: 3, 5, 7, 9, 11 -> values 0,0,0,0,1; future frames after jump: 0, 0, 2, 4, 0 of 4
@@ -62,7 +62,7 @@ def test_copy_last_surprise_is_the_hand_computed_jump():
 def test_linear_extrapolation_is_exact_on_a_linear_ramp():
     pp = Preprocessing(resolution=8, frames=8, frame_step=1, tubelet=1, patch=4, mean=(0, 0, 0), std=(1, 1, 1))
     clip = torch.arange(12, dtype=torch.float32).view(12, 1, 1, 1).expand(12, 3, 8, 8) / 12
-    cfg = SurpriseConfig(window=8, stride=2, contexts=(4,), max_context_mode=False)
+    cfg = SurpriseConfig(window=8, stride=2, contexts=(4,), max_context_mode=False, tubelet=1)
     lin = video_surprise(PixelPredictor("linear", preprocessing=pp), clip, cfg)[4]
     last = video_surprise(PixelPredictor("copy-last", preprocessing=pp), clip, cfg)[4]
     np.testing.assert_allclose(lin, 0, atol=1e-6)

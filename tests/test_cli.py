@@ -1,0 +1,74 @@
+"""CLI: every command has --help; user mistakes give one clear line and a non-zero exit, no traceback."""
+
+import pytest
+from click.testing import CliRunner
+
+from pjbench.benchmarks.cli import main
+
+COMMANDS = ["eval", "list", "validate", "synth", "report", "demo"]
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_every_command_has_help(runner, cmd):
+    res = runner.invoke(main, [cmd, "--help"])
+    assert res.exit_code == 0 and "Usage:" in res.output
+
+
+def test_list_shows_models_tasks_and_defaults(runner):
+    res = runner.invoke(main, ["list"])
+    assert res.exit_code == 0
+    for name in ("vjepa2", "vjepa2-tiny-random", "pixel-copy-last", "pixel-linear", "intphys2"):
+        assert name in res.output
+    assert "facebook/vjepa2-vitl-fpc64-256" in res.output and "dev split Debug" in res.output
+
+
+def _assert_clean_error(res, *needles):
+    assert res.exit_code != 0
+    assert "Traceback" not in res.output
+    for n in needles:
+        assert n in res.output, res.output
+
+
+def test_unknown_model_suggests(runner, tiny_suite, tmp_path):
+    res = runner.invoke(main, ["eval", "--model", "vjepa-tiny-random", "--data-root", str(tiny_suite), "--out", str(tmp_path / "r")])
+    _assert_clean_error(res, "unknown model", "Did you mean: vjepa2-tiny-random")
+
+
+def test_missing_data_root(runner, tmp_path):
+    res = runner.invoke(main, ["eval", "--model", "pixel-copy-last", "--data-root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")])
+    _assert_clean_error(res, "nowhere")
+
+
+def test_cuda_requested_without_gpu(runner, tiny_suite, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    res = runner.invoke(main, ["eval", "--model", "pixel-copy-last", "--data-root", str(tiny_suite), "--out", str(tmp_path / "r"), "--device", "cuda"])
+    _assert_clean_error(res, "CUDA is not available")
+
+
+def test_unknown_split_and_bad_contexts(runner, tiny_suite, tmp_path):
+    res = runner.invoke(main, ["eval", "--model", "pixel-copy-last", "--data-root", str(tiny_suite), "--out", str(tmp_path / "r"), "--split", "Test"])
+    _assert_clean_error(res, "Test")
+    res = runner.invoke(main, ["eval", "--model", "pixel-copy-last", "--data-root", str(tiny_suite), "--out", str(tmp_path / "r"), "--contexts", "a,b"])
+    _assert_clean_error(res, "comma-separated integers")
+
+
+def test_checkpoint_for_parameter_free_model(runner, tiny_suite, tmp_path):
+    res = runner.invoke(main, ["eval", "--model", "pixel-copy-last", "--checkpoint", "x/y", "--data-root", str(tiny_suite), "--out", str(tmp_path / "r")])
+    _assert_clean_error(res, "parameter-free")
+
+
+def test_report_on_missing_run_dir(runner, tmp_path):
+    res = runner.invoke(main, ["report", str(tmp_path / "no-run"), "--out", str(tmp_path / "r.html")])
+    _assert_clean_error(res, "no-run")
+
+
+def test_validate_on_missing_dir(runner, tmp_path):
+    res = runner.invoke(main, ["validate", "--data-root", str(tmp_path / "nothing")])
+    _assert_clean_error(res, "nothing")

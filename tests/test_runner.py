@@ -1,0 +1,126 @@
+"""End-to-end runs on the tiny synthetic suite: results files, recomputation, resume, skips, HeldOut."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from pjbench.benchmarks.errors import PjbenchError
+from pjbench.benchmarks.results import load_items, load_results, read_jsonl
+from pjbench.benchmarks.runner import evaluate
+from pjbench.intphys2.metrics import auroc, pairwise_accuracy
+
+FAST = dict(window=16, n_boot=200, progress=False, workers=0)
+
+
+@pytest.fixture(scope="module")
+def copy_last_run(tiny_suite, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "copy-last"
+    results, path = evaluate("pixel-copy-last", tiny_suite, out, **FAST)
+    return results, out
+
+
+def test_results_schema_and_provenance(copy_last_run):
+    results, out = copy_last_run
+    loaded = load_results(out)
+    assert loaded.task["name"] == "intphys2" and loaded.task["split"] == "Main"
+    assert loaded.task["n_items"] == loaded.task["n_scored"] > 0
+    assert loaded.task["data_fingerprint"].startswith("sha256:")
+    prov = loaded.provenance
+    for key in ("pjbench_version", "git_hash", "seed", "started_at", "finished_at", "wall_time_s", "libraries"):
+        assert key in prov
+    assert prov["libraries"]["torch"]
+    assert loaded.model["name"] == "pixel-copy-last" and loaded.model["preprocessing"]["resolution"] == 32
+    sel = loaded.protocol["context_selection"]
+    assert sel["rule"] == "dev" and sel["dev_split"] == "Debug" and sel["selected"] in loaded.protocol["contexts"]
+    assert loaded.protocol["threshold"]["source"] == "Debug"
+    for m in loaded.metrics:
+        assert m.n > 0 and m.chance is not None
+        if m.value is not None and m.subset == "all":
+            assert m.ci_low <= m.value <= m.ci_high
+
+
+def test_metrics_recompute_from_items(copy_last_run):
+    results, out = copy_last_run
+    items = load_items(out)
+    labelled = [r for r in items if r.label is not None]
+    c = results.protocol["context_selection"]["selected"]
+    for agg in ("avg", "max"):
+        # the scores are the aggregation of the per-window surprise at the reported context
+        fn = np.mean if agg == "avg" else np.max
+        for r in labelled:
+            assert r.scores[agg] == pytest.approx(fn(r.surprise[str(c)]))
+        s = np.array([r.scores[agg] for r in labelled])
+        y = np.array([r.label for r in labelled])
+        pa = pairwise_accuracy(s, y, [r.pair_id for r in labelled])
+        assert results.metric("pairwise_accuracy", agg).value == pytest.approx(pa)
+        assert results.metric("auroc", agg).value == pytest.approx(auroc(s, y))
+
+
+def test_rerun_resumes_and_changed_config_is_refused(copy_last_run, tiny_suite, tmp_path):
+    _, out = copy_last_run
+    run = tmp_path / "again"
+    shutil.copytree(out, run)
+    results, _ = evaluate("pixel-copy-last", tiny_suite, run, **FAST)
+    assert results.provenance["n_from_previous_run"] == results.task["n_scored"]
+    assert all(r.from_cache for r in load_items(run))
+    # simulate an interruption: drop half the finished items (and tear the last line)
+    partial = run / ".partial" / "Main.jsonl"
+    lines = partial.read_text().splitlines()
+    partial.write_text("\n".join(lines[: len(lines) // 2]) + "\n" + lines[len(lines) // 2][:10])
+    results2, _ = evaluate("pixel-copy-last", tiny_suite, run, **FAST)
+    assert results2.provenance["n_from_previous_run"] == len(lines) // 2
+    assert [m.value for m in results2.metrics] == [m.value for m in results.metrics]
+    with pytest.raises(PjbenchError, match="different configuration"):
+        evaluate("pixel-copy-last", tiny_suite, run, **{**FAST, "window": 12})
+    with pytest.raises(PjbenchError, match="--overwrite never"):
+        evaluate("pixel-copy-last", tiny_suite, run, overwrite="never", **FAST)
+    results3, _ = evaluate("pixel-copy-last", tiny_suite, run, overwrite="always", **{**FAST, "window": 12})
+    assert results3.provenance["n_from_previous_run"] == 0
+
+
+def test_fixed_context_is_recorded(tiny_suite, tmp_path):
+    results, _ = evaluate("pixel-linear", tiny_suite, tmp_path / "r", context=6, **FAST)
+    assert results.protocol["context_selection"] == {"rule": "fixed", "selected": 6, "why": "--context given"}
+
+
+def test_corrupt_video_is_a_recorded_skip(tiny_suite, tmp_path):
+    data = tmp_path / "IntPhys2"
+    shutil.copytree(tiny_suite, data)
+    victim = sorted((data / "Main" / "Videos").glob("*.mp4"))[0]
+    victim.write_bytes(victim.read_bytes()[:200])
+    results, out = evaluate("pixel-copy-last", data, tmp_path / "r", **FAST)
+    assert results.task["n_scored"] == results.task["n_items"] - 1
+    (skip,) = results.task["skipped"]
+    assert skip["name"] == victim.stem and victim.name in skip["reason"]
+    assert victim.stem not in {r.name for r in load_items(out)}
+
+
+def test_heldout_writes_a_valid_submission(tiny_suite, tmp_path):
+    out = tmp_path / "h"
+    results, _ = evaluate("pixel-copy-last", tiny_suite, out, split="HeldOut", **FAST)
+    assert results.protocol["context_selection"]["dev_split"] == "Main"
+    rows = list(read_jsonl(out / results.files["submission"]))
+    assert len(rows) == results.task["n_scored"] > 0
+    assert {r["data_name"] for r in rows} == {"intphys2"} and {r["task"] for r in rows} == {"HeldOut"}
+    assert {r["model_answer"] for r in rows} <= {0, 1}
+    names = {p.stem for p in (tiny_suite / "HeldOut" / "Videos").glob("*.mp4")}
+    assert {r["row_id"] for r in rows} == names
+
+
+def test_heldout_without_labelled_split_is_refused_before_scoring(tiny_suite, tmp_path):
+    data = tmp_path / "IntPhys2"
+    shutil.copytree(tiny_suite / "HeldOut", data / "HeldOut")
+    with pytest.raises(PjbenchError, match="no labels"):
+        evaluate("pixel-copy-last", data, tmp_path / "h", split="HeldOut", **FAST)
+
+
+def test_vjepa2_from_a_local_checkpoint_end_to_end(tiny_suite, tiny_vjepa2_dir, tmp_path):
+    out = tmp_path / "v"
+    results, _ = evaluate("vjepa2", tiny_suite, out, checkpoint=str(tiny_vjepa2_dir), limit=4, **FAST)
+    assert results.model["checkpoint_hash"].startswith("sha256:")
+    assert results.task["n_scored"] == 8  # 4 complete pairs
+    items = load_items(out)
+    assert all(len(r.surprise) == len(results.protocol["contexts"]) for r in items)
+    assert json.loads((out / "results.json").read_text())["schema_version"] == "pjbench.results/1"
