@@ -64,6 +64,8 @@ def main() -> None:
 @click.option("--context", type=click.IntRange(min=1), default=None,
               help="Fix the context length (frames). Default: chosen on the dev split, never on the reported one.")
 @click.option("--dev-split", default=None, help="Split for choosing context/threshold. Default: Debug (HeldOut: Main).")
+@click.option("--frame-step", type=click.IntRange(min=1), default=None,
+              help="Keep every k-th frame (replaces the model's fps-based sampling; needed for frame folders).")
 @click.option("--window", type=click.IntRange(min=2), default=None, help="Window length in sampled frames. Default: the model's.")
 @click.option("--stride", type=click.IntRange(min=1), default=None, help="Window stride in sampled frames. Default: 2.")
 @click.option("--contexts", callback=_int_list, default=None, help="Comma-separated context lengths. Default: k*window/8, k=2..7.")
@@ -74,7 +76,7 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @_user_errors
 def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, device, seed, workers, context, dev_split,
-             window, stride, contexts, max_context_mode, n_boot, overwrite, quiet):
+             frame_step, window, stride, contexts, max_context_mode, n_boot, overwrite, quiet):
     """Score a model on a task and write results.json + items.jsonl to --out."""
     from pjbench.benchmarks.api import evaluate
 
@@ -82,7 +84,7 @@ def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, 
         raise PjbenchError(f"--data-root {data_root}: no such directory")
     results, path = evaluate(
         model, data_root, out, task=task, split=split, checkpoint=checkpoint, limit=limit, batch_size=batch_size,
-        device=device, seed=seed, workers=workers, context=context, dev_split=dev_split, window=window, stride=stride,
+        device=device, seed=seed, workers=workers, context=context, dev_split=dev_split, frame_step=frame_step, window=window, stride=stride,
         contexts=contexts, max_context_mode=max_context_mode, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
     )
     head = results.metric("pairwise_accuracy", "avg")

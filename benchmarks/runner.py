@@ -8,6 +8,7 @@ written atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -172,6 +173,7 @@ def evaluate(
     seed: int = 0,
     workers: int | None = None,
     context: int | None = None,
+    frame_step: int | None = None,
     window: int | None = None,
     stride: int | None = None,
     contexts: Sequence[int] | None = None,
@@ -206,6 +208,8 @@ def evaluate(
         raise PjbenchError(f"{data_root}: split {split} has no items")
 
     enc = MODELS.build(model, checkpoint=checkpoint, device=device)
+    if frame_step is not None:  # a fixed step replaces the model's fps-based sampling
+        enc.preprocessing = dataclasses.replace(enc.preprocessing, frame_step=frame_step, sample_fps=None)
     cfg = SurpriseConfig.for_model(enc.preprocessing, window=window, stride=stride, contexts=contexts,
                                    max_context_mode=max_context_mode)
     if context is not None and context not in cfg.contexts:

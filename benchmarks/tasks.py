@@ -108,3 +108,12 @@ TASKS.register(
     default_split="Main",
     dev_split="Debug",
 )
+TASKS.register(
+    "intphys2019",
+    "pjbench.intphys2.intphys2019:IntPhys2019Task",
+    "IntPhys (2019) dev: quadruplets of PNG frame folders (pass --frame-step, --window to fit 100 frames)",
+    readout="surprise",
+    splits="dev",
+    default_split="dev",
+    dev_split=None,
+)

@@ -50,6 +50,8 @@ def decode_video(
     path = Path(path)
     if frame_step < 1:
         raise ValueError(f"frame_step must be >= 1, got {frame_step}")
+    if path.is_dir():  # a movie stored as PNG frames (IntPhys 2019): no frame rate, frame_step applies
+        return read_frame_folder(path, frame_step=frame_step, max_frames=max_frames)
     if not path.is_file():
         raise VideoError("video file not found", path=path)
     kept: list[np.ndarray] = []
@@ -83,6 +85,47 @@ def decode_video(
     if max_frames is None and declared and decoded < 0.9 * declared:
         raise VideoError(f"video is truncated: decoded {decoded} of {declared} frames", path=path)
     return np.stack(kept)
+
+
+def read_frame_folder(
+    path: str | os.PathLike, frame_step: int = 1, max_frames: int | None = None
+) -> np.ndarray:
+    """Frames ``0, frame_step, ...`` of a folder of PNGs (natural file-name order) as ``uint8 (T, H, W, 3)``.
+
+    The frame-folder counterpart of :func:`pjbench.benchmarks.video.decode_video`. Raises
+    :class:`VideoError` naming the folder or file that is missing, empty or undecodable, or frames of
+    different sizes.
+    """
+    import av
+
+    path = Path(path)
+    if frame_step < 1:
+        raise ValueError(f"frame_step must be >= 1, got {frame_step}")
+    if not path.is_dir():
+        raise VideoError("frame folder not found", path=path)
+    files = sorted(path.glob("*.png"), key=lambda p: natural_key(p.name))[::frame_step]
+    if max_frames is not None:
+        files = files[:max_frames]
+    if not files:
+        raise VideoError("no .png frames in folder", path=path)
+    frames = []
+    for f in files:
+        try:
+            with av.open(str(f)) as container:
+                frame = next(container.decode(video=0))
+                frames.append(frame.to_ndarray(format="rgb24"))
+        except Exception as exc:  # av raises many types; name the file
+            raise VideoError(f"cannot decode frame ({type(exc).__name__}: {exc})", path=f) from exc
+    if len({fr.shape for fr in frames}) > 1:
+        raise VideoError(f"frames differ in size: {sorted({fr.shape for fr in frames})}", path=path)
+    return np.stack(frames)
+
+
+def natural_key(text: str) -> tuple:
+    """``frame_2.png`` before ``frame_10.png``."""
+    import re
+
+    return tuple(int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", text))
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:

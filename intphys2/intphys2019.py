@@ -12,7 +12,8 @@ quadruplet is one pair id (``O1/07``) with 2 possible + 2 impossible videos: pai
 averages the 4 (possible, impossible) comparisons of the scene, as for IntPhys 2 Debug renders.
 
 There is no video file: ``VideoItem.path`` is the ``scene/`` frame folder, and frames are read with
-:func:`read_frame_folder` (PyAV decodes the PNGs; no imaging library needed).
+:func:`pjbench.benchmarks.video.read_frame_folder` (``decode_video`` dispatches folders to it). Folders
+have no frame rate, so ``sample_fps`` does not apply: pass ``--frame-step`` (e.g. 2 -> 50 of 100 frames).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pjbench.benchmarks.errors import DataError, VideoError
-from pjbench.benchmarks.tasks import VideoItem
+from pjbench.benchmarks.errors import DataError, PjbenchError
+from pjbench.benchmarks.tasks import ValidationReport, VideoItem
+from pjbench.benchmarks.video import read_frame_folder
 from pjbench.intphys2.loader import limit_items, natural_key
 
-__all__ = ["BLOCKS", "CONDITIONS", "load_dev", "read_frame_folder"]
+__all__ = ["BLOCKS", "CONDITIONS", "IntPhys2019Task", "load_dev", "read_frame_folder"]
 
 BLOCKS = ("O1", "O2", "O3")
 # The IntPhys 2019 blocks test the principles IntPhys 2 calls permanence, immutability, continuity.
@@ -103,35 +105,70 @@ def load_dev(
     return limit_items(items, limit)
 
 
-def read_frame_folder(
-    path: str | os.PathLike, frame_step: int = 1, max_frames: int | None = None
-) -> np.ndarray:
-    """Frames ``0, frame_step, ...`` of a folder of PNGs (natural file-name order) as ``uint8 (T, H, W, 3)``.
+class IntPhys2019Task:
+    """The original IntPhys dev set as a surprise task (one split, ``dev``; quadruplets as pairs).
 
-    The frame-folder counterpart of :func:`pjbench.benchmarks.video.decode_video`. Raises
-    :class:`VideoError` naming the folder or file that is missing, empty or undecodable, or frames of
-    different sizes.
+    There is no separate dev split to choose the context on, so the context is fixed (the middle one, or
+    ``--context``) and the threshold is fitted on the same split; the results say so.
     """
-    import av
 
-    path = Path(path)
-    if frame_step < 1:
-        raise ValueError(f"frame_step must be >= 1, got {frame_step}")
-    if not path.is_dir():
-        raise VideoError("frame folder not found", path=path)
-    files = sorted(path.glob("*.png"), key=lambda p: natural_key(p.name))[::frame_step]
-    if max_frames is not None:
-        files = files[:max_frames]
-    if not files:
-        raise VideoError("no .png frames in folder", path=path)
-    frames = []
-    for f in files:
+    name = "intphys2019"
+    description = "IntPhys (2019) dev: quadruplets of PNG frame folders, surprise readout"
+    readout = "surprise"
+    splits = (SPLIT,)
+    default_split = SPLIT
+    dev_split = None
+
+    def load(self, data_root: str | os.PathLike, split: str, limit: int | None = None) -> list[VideoItem]:
+        if split != SPLIT:
+            raise PjbenchError(f"intphys2019 has only the {SPLIT!r} split")
+        return load_dev(data_root, limit=limit)
+
+    def has_split(self, data_root: str | os.PathLike, split: str) -> bool:
         try:
-            with av.open(str(f)) as container:
-                frame = next(container.decode(video=0))
-                frames.append(frame.to_ndarray(format="rgb24"))
-        except Exception as exc:  # av raises many types; name the file
-            raise VideoError(f"cannot decode frame ({type(exc).__name__}: {exc})", path=f) from exc
-    if len({fr.shape for fr in frames}) > 1:
-        raise VideoError(f"frames differ in size: {sorted({fr.shape for fr in frames})}", path=path)
-    return np.stack(frames)
+            return split == SPLIT and bool(_resolve_dev_root(data_root))
+        except PjbenchError:
+            return False
+
+    def dev_splits_for(self, split: str) -> tuple[str, ...]:
+        return ()
+
+    def metrics(self, records, *, n_boot: int = 1000, seed: int = 0, threshold=None):
+        from pjbench.intphys2.metrics import compute_metrics
+
+        return compute_metrics(records, n_boot=n_boot, seed=seed, threshold=threshold, breakdowns=("condition",))
+
+    def selection_score(self, records):
+        from pjbench.intphys2.task import IntPhys2Task
+
+        return IntPhys2Task().selection_score(records)
+
+    def thresholds(self, dev_records):
+        from pjbench.intphys2.metrics import thresholds_from_records
+
+        return thresholds_from_records(dev_records)
+
+    def write_submission(self, path, records, thresholds):
+        return None
+
+    def validate(self, data_root: str | os.PathLike, check_videos: bool = True) -> ValidationReport:
+        report = ValidationReport(task=self.name, data_root=str(data_root))
+        try:
+            items = load_dev(data_root)
+        except DataError as exc:
+            report.errors.append(str(exc))
+            return report
+        report.counts["videos"] = len(items)
+        report.counts["quadruplets"] = len({it.pair_id for it in items})
+        report.counts["possible / impossible"] = f"{sum(it.label == 1 for it in items)} / {sum(it.label == 0 for it in items)}"
+        for pair in sorted({it.pair_id for it in items}):
+            labels = sorted(it.label for it in items if it.pair_id == pair)
+            if labels != [0, 0, 1, 1]:
+                report.errors.append(f"{pair}: a quadruplet needs 2 possible + 2 impossible movies, got labels {labels}")
+        if check_videos:
+            for it in items:
+                try:
+                    read_frame_folder(it.path, max_frames=1)
+                except PjbenchError as exc:
+                    report.errors.append(str(exc))
+        return report

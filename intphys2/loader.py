@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterable, Sequence
 
 from pjbench.benchmarks.errors import DataError, PjbenchError
+from pjbench.benchmarks.video import natural_key  # noqa: F401 (re-exported)
 from pjbench.benchmarks.tasks import VideoItem
 
 __all__ = [
@@ -112,13 +113,6 @@ def split_dir(data_root: str | os.PathLike, split: str) -> Path:
             path=root,
         )
     return d
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key ordering embedded numbers numerically: ``"2|1" < "10|1" < "154_0|1"``."""
-    parts = re.split(r"(\d+)", text)
-    # Even positions are text, odd positions digits: comparisons never mix str and int.
-    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
 
 
 def _safe_relative(file_name: str) -> str | None:

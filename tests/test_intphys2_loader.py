@@ -389,7 +389,8 @@ def make_2019_dev(root: Path, scenes=("01", "02"), frames: int = 3) -> Path:
 
 
 def test_intphys2019_dev_loader(tmp_path):
-    from pjbench.intphys2.intphys2019 import load_dev, read_frame_folder
+    from pjbench.intphys2.intphys2019 import load_dev
+    from pjbench.benchmarks.video import read_frame_folder
 
     make_2019_dev(tmp_path)
     items = load_dev(tmp_path)  # a folder containing dev/
@@ -405,7 +406,8 @@ def test_intphys2019_dev_loader(tmp_path):
 
 def test_intphys2019_dev_errors(tmp_path):
     from pjbench.benchmarks.errors import VideoError
-    from pjbench.intphys2.intphys2019 import load_dev, read_frame_folder
+    from pjbench.intphys2.intphys2019 import load_dev
+    from pjbench.benchmarks.video import read_frame_folder
 
     dev = make_2019_dev(tmp_path, scenes=("01",))
     status = dev / "O1" / "01" / "3" / "status.json"
@@ -422,3 +424,17 @@ def test_intphys2019_dev_errors(tmp_path):
     bad.write_bytes(b"not a png")
     with pytest.raises(VideoError, match="scene_002.png"):
         read_frame_folder(bad.parent)
+
+
+def test_intphys2019_task_end_to_end(tmp_path):
+    """The 2019 layout goes through the same runner: frame folders decode, quadruplets pair, context fixed."""
+    from pjbench.benchmarks.runner import evaluate
+
+    dev = make_2019_dev(tmp_path / "data", scenes=("01", "02", "03"), frames=12)
+    results, _ = evaluate("pixel-copy-last", dev, tmp_path / "run", task="intphys2019", frame_step=1, window=8,
+                          n_boot=200, progress=False, workers=0)
+    assert results.task["split"] == "dev" and results.task["n_scored"] == 12
+    assert results.protocol["context_selection"]["rule"] == "fixed"
+    assert results.model["preprocessing"]["frame_step"] == 1 and results.model["preprocessing"]["sample_fps"] is None
+    pa = results.metric("pairwise_accuracy", "avg")
+    assert pa.n == 3 and pa.value == 0.5  # identical frames in all four movies: every comparison ties
