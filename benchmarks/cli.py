@@ -56,7 +56,8 @@ def main() -> None:
               help="Dataset folder in the official layout (e.g. the IntPhys2/ release root).")
 @click.option("--split", default=None, help="Split to report (IntPhys 2: Debug, Main, HeldOut). Default: Main.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory to write.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N pairs (HeldOut: videos).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N pairs (HeldOut: videos) of the reported split; the dev split is scored whole.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Windows per forward pass.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for torch, numpy and the bootstrap.")
@@ -120,7 +121,8 @@ def list_cmd(what):
         click.echo("Tasks:")
         for t in list_tasks():
             click.echo(f"  {t['name']:<20} {t['description']}")
-            click.echo(f"  {'':<20} splits: {t.get('splits')}; default {t.get('default_split')}; dev split {t.get('dev_split')}")
+            dev = t.get("dev_split") or "none (context fixed, threshold on the split itself)"
+            click.echo(f"  {'':<20} splits: {t.get('splits')}; default {t.get('default_split')}; dev split {dev}")
 
 
 @main.command("validate")

@@ -84,7 +84,8 @@ class ItemRecord:
 class RunResults:
     """Contents of ``results.json``.
 
-    task:       ``{name, split, data_root, data_fingerprint, n_items, n_scored, skipped: [{name, path, reason}]}``
+    task:       ``{name, split, data_root, data_fingerprint, limit, n_items (videos in the split), n_selected
+                (after --limit), n_scored, skipped: [{name, path, reason}]}``
     model:      ``ModelInfo.to_dict()`` plus ``preprocessing`` (``Preprocessing.to_dict()``)
     protocol:   readout parameters, context-selection rule and the selected value, bootstrap settings
     metrics:    every number, with breakdown rows (``subset != "all"``)

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,10 +19,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from pjbench.benchmarks.errors import DataError, PjbenchError, VideoError
+from pjbench.benchmarks.errors import PjbenchError, VideoError
 from pjbench.benchmarks.provenance import base_provenance, fingerprint_items, utcnow
 from pjbench.benchmarks.results import (
     ITEMS_FILE,
+    RESULTS_FILE,
     ItemRecord,
     RunResults,
     atomic_write_text,
@@ -197,13 +197,16 @@ def evaluate(
     torch.manual_seed(seed)
     np.random.seed(seed)
     task_obj = TASKS.build(task)
+    started_at = utcnow()
     split = split or task_obj.default_split
+    split = next((s for s in task_obj.splits if s.lower() == split.lower()), split)
     if split not in task_obj.splits:
         raise PjbenchError(f"task {task} has splits {', '.join(task_obj.splits)}; got --split {split}")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise PjbenchError(f"--out {out}: exists and is not a directory")
     items = task_obj.load(data_root, split, limit=limit)
+    n_in_split = len(task_obj.load(data_root, split)) if limit else len(items)
     if not items:
         raise PjbenchError(f"{data_root}: split {split} has no items")
 
@@ -275,17 +278,22 @@ def evaluate(
         write_jsonl(out / "dev_items.jsonl", dev_records)
         files["dev_items"] = "dev_items.jsonl"
     if not any(r.label is not None for r in records):  # unlabelled split: a leaderboard file instead
-        sub = task_obj.write_submission(out / "submission.jsonl", records, thresholds)
+        # A leaderboard file must list every video: a limited or lossy run writes a clearly named partial file.
+        complete = len(records) == n_in_split
+        name = "submission.jsonl" if complete else "submission.partial.jsonl"
+        sub = task_obj.write_submission(out / name, records, thresholds)
         if sub is not None:
-            files["submission"] = sub.name
+            files["submission" if complete else "submission_partial"] = sub.name
 
     prov = base_provenance(seed, device)
+    prov["started_at"] = started_at
     prov.update({"finished_at": utcnow(), "wall_time_s": round(time.time() - t0, 3), "n_from_previous_run": n_resumed})
     protocol = {"readout": task_obj.readout, **cfg.to_dict(), "context_selection": selection, "threshold": threshold,
                 "n_boot": n_boot, "ci_level": 0.95, "batch_size": batch_size}
     results = RunResults(
         task={"name": task, "split": split, "data_root": str(Path(data_root).resolve()), "data_fingerprint": data_fp,
-              "limit": limit, "n_items": len(items), "n_scored": len(records), "skipped": skipped},
+              "limit": limit, "n_items": n_in_split, "n_selected": len(items), "n_scored": len(records),
+              "skipped": skipped},
         model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict()},
         protocol=protocol, metrics=metrics, provenance=prov, files=files,
     )
@@ -299,10 +307,12 @@ def _prepare_out(out: Path, run_config: dict[str, Any], overwrite: str) -> None:
         if overwrite == "never":
             raise PjbenchError(f"{out} already holds a run; --overwrite never refuses to touch it")
         if overwrite == "always" or previous == json.loads(dumps(run_config)):
-            if overwrite == "always":
+            if overwrite == "always":  # nothing of the old run may survive into the new one
                 import shutil
 
                 shutil.rmtree(out / ".partial", ignore_errors=True)
+                for stale in (RESULTS_FILE, ITEMS_FILE, "dev_items.jsonl", "submission.jsonl", "submission.partial.jsonl"):
+                    (out / stale).unlink(missing_ok=True)
         else:
             diff = sorted(k for k in run_config if json.loads(dumps(run_config)).get(k) != previous.get(k))
             raise PjbenchError(

@@ -28,7 +28,7 @@ class VideoInfo:
     width: int
     height: int
     fps: float
-    frames: int  # frames actually decoded (not the container's claim)
+    frames: int  # frame count declared by the container (decode_video checks it against what decodes)
 
 
 def decode_video(
@@ -129,7 +129,8 @@ def natural_key(text: str) -> tuple:
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Open ``path`` and decode it fully (to catch truncation); return its size, fps and frame count."""
+    """Open ``path`` and decode it fully (to catch truncation); return its size, fps and the frame count
+    the container declares."""
     import av
 
     path = Path(path)

@@ -10,7 +10,7 @@ Encoders are structural (``typing.Protocol``): a third-party model needs no pjbe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -61,12 +61,6 @@ class Preprocessing:
         side = self.resolution // self.patch
         return num_frames // self.tubelet, side, side
 
-    def step_for(self, video_fps: float | None) -> int:
-        """Frame step for a video of ``video_fps`` frames per second."""
-        if self.sample_fps and video_fps:
-            return max(1, round(video_fps / self.sample_fps))
-        return self.frame_step
-
     def tokens_per_frame_group(self) -> int:
         """Tokens per tubelet (one temporal step of the grid)."""
         side = self.resolution // self.patch
@@ -76,9 +70,6 @@ class Preprocessing:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
-
-    def replace(self, **changes: Any) -> "Preprocessing":
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ the model's real grid (``crop_size // patch_size``), never from a hard-coded 224
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from pathlib import Path
@@ -53,15 +54,39 @@ def surprise_preprocessing(config: Any, frames: int = 48) -> Preprocessing:
     )
 
 
-class VJEPA2Surprise:
-    """Wraps a ``transformers.VJEPA2Model`` as a :class:`pjbench.encoders.base.PredictiveEncoder`."""
+def run_predictor(predictor: Any, ctx_tokens: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor,
+                  mask_index: int) -> torch.Tensor:
+    """``VJEPA2Predictor.forward`` with an explicit mask token.
 
-    def __init__(self, model: Any, info: ModelInfo, device: str = "cpu", frames: int = 48):
+    HF's forward never passes ``mask_index`` on, so it always uses ``mask_tokens[1]``; the official
+    evaluation wrapper predicts with ``mask_tokens[0]``. Same layers, same order: ``mask_index=1``
+    reproduces HF's output exactly (tested). Returns ``(B, n_targets, D_encoder)``.
+    """
+    emb, pos = predictor.embeddings(ctx_tokens, [ctx_idx], [tgt_idx], mask_index=mask_index)
+    n_ctx = ctx_tokens.shape[1]
+    order = torch.argsort(pos, dim=1)
+    hidden, pos = predictor.sort_tokens(emb, pos, order)
+    for layer in predictor.layer:
+        hidden = layer(hidden, pos)[0]
+    hidden = predictor.unsort_tokens(predictor.layernorm(hidden), order)[:, n_ctx:]
+    return predictor.proj(hidden)
+
+
+class VJEPA2Surprise:
+    """Wraps a ``transformers.VJEPA2Model`` as a :class:`pjbench.encoders.base.PredictiveEncoder`.
+
+    HF checkpoints hold one encoder (converted from the official ``target_encoder``): it encodes both the
+    context and the targets, as in the official IntPhys evaluation of the hub models.
+    """
+
+    def __init__(self, model: Any, info: ModelInfo, device: str = "cpu", frames: int = 48, mask_index: int = 0):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.config = model.config
         self.preprocessing = surprise_preprocessing(self.config, frames=frames)
-        self.info = info
+        self.mask_index = mask_index
+        self.info = dataclasses.replace(info, extra={**info.extra, "predictor_mask_index": mask_index,
+                                                     "context_encoder": "target_encoder (the one HF encoder)"})
 
     @torch.inference_mode()
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
@@ -87,8 +112,7 @@ class VJEPA2Surprise:
         ctx_tokens = self.encode(clips[:, :n_context_frames])
         ctx_idx = torch.arange(n_ctx, device=self.device).unsqueeze(0).expand(b, -1)
         tgt_idx = torch.arange(n_ctx, n_all, device=self.device).unsqueeze(0).expand(b, -1)
-        out = self.model.predictor(ctx_tokens, context_mask=[ctx_idx], target_mask=[tgt_idx])
-        return out.last_hidden_state
+        return run_predictor(self.model.predictor, ctx_tokens, ctx_idx, tgt_idx, self.mask_index)
 
     def _check(self, clips: torch.Tensor) -> None:
         if clips.ndim != 5:
@@ -111,6 +135,17 @@ def _offline_hint(checkpoint: str) -> str:
     )
 
 
+def _require_weights(loading: dict[str, Any], where: str) -> None:
+    """A checkpoint without predictor (or encoder) weights would silently score with random ones."""
+    missing = [k for k in loading.get("missing_keys", []) if k.startswith(("encoder.", "predictor."))]
+    if missing:
+        shown = ", ".join(sorted(missing)[:5]) + (" ..." if len(missing) > 5 else "")
+        raise PjbenchError(
+            f"{where}: the checkpoint lacks {len(missing)} encoder/predictor weights ({shown}); surprise needs "
+            "both (a classification-only checkpoint has no predictor)"
+        )
+
+
 def load_vjepa2(checkpoint: str | None = None, device: str = "cpu", frames: int = 48, name: str = "vjepa2", **_: Any) -> VJEPA2Surprise:
     """Load ``VJEPA2Model`` from an HF id or a local ``save_pretrained`` directory."""
     from transformers import VJEPA2Model
@@ -121,18 +156,20 @@ def load_vjepa2(checkpoint: str | None = None, device: str = "cpu", frames: int 
         if not (local / "config.json").is_file():
             raise PjbenchError(f"{local}: not a transformers checkpoint directory (no config.json)")
         try:
-            model = VJEPA2Model.from_pretrained(str(local))
+            model, loading = VJEPA2Model.from_pretrained(str(local), output_loading_info=True)
         except (OSError, ValueError) as exc:
             raise PjbenchError(f"{local}: cannot load V-JEPA 2 weights ({exc})") from None
+        _require_weights(loading, str(local))
         info = ModelInfo(name=name, checkpoint=str(local.resolve()), checkpoint_hash=hash_weights(local),
                          params=count_params(model))
     else:
         if checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") != 1:
             raise PjbenchError(f"checkpoint {checkpoint!r}: no such directory, and not a hub id like 'facebook/vjepa2-vitl-fpc64-256'")
         try:
-            model = VJEPA2Model.from_pretrained(checkpoint)
+            model, loading = VJEPA2Model.from_pretrained(checkpoint, output_loading_info=True)
         except OSError:
             raise PjbenchError(_offline_hint(checkpoint)) from None
+        _require_weights(loading, checkpoint)
         revision = getattr(model.config, "_commit_hash", None)
         info = ModelInfo(name=name, checkpoint=checkpoint, revision=revision, params=count_params(model))
     return VJEPA2Surprise(model, info, device=device, frames=frames)

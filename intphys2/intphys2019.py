@@ -22,12 +22,11 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
 from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.tasks import ValidationReport, VideoItem
 from pjbench.benchmarks.video import read_frame_folder
 from pjbench.intphys2.loader import limit_items, natural_key
+from pjbench.intphys2.task import IntPhys2Task
 
 __all__ = ["BLOCKS", "CONDITIONS", "IntPhys2019Task", "load_dev", "read_frame_folder"]
 
@@ -105,7 +104,7 @@ def load_dev(
     return limit_items(items, limit)
 
 
-class IntPhys2019Task:
+class IntPhys2019Task(IntPhys2Task):
     """The original IntPhys dev set as a surprise task (one split, ``dev``; quadruplets as pairs).
 
     There is no separate dev split to choose the context on, so the context is fixed (the middle one, or
@@ -114,10 +113,10 @@ class IntPhys2019Task:
 
     name = "intphys2019"
     description = "IntPhys (2019) dev: quadruplets of PNG frame folders, surprise readout"
-    readout = "surprise"
     splits = (SPLIT,)
     default_split = SPLIT
     dev_split = None
+    breakdowns = ("condition",)
 
     def load(self, data_root: str | os.PathLike, split: str, limit: int | None = None) -> list[VideoItem]:
         if split != SPLIT:
@@ -132,21 +131,6 @@ class IntPhys2019Task:
 
     def dev_splits_for(self, split: str) -> tuple[str, ...]:
         return ()
-
-    def metrics(self, records, *, n_boot: int = 1000, seed: int = 0, threshold=None):
-        from pjbench.intphys2.metrics import compute_metrics
-
-        return compute_metrics(records, n_boot=n_boot, seed=seed, threshold=threshold, breakdowns=("condition",))
-
-    def selection_score(self, records):
-        from pjbench.intphys2.task import IntPhys2Task
-
-        return IntPhys2Task().selection_score(records)
-
-    def thresholds(self, dev_records):
-        from pjbench.intphys2.metrics import thresholds_from_records
-
-        return thresholds_from_records(dev_records)
 
     def write_submission(self, path, records, thresholds):
         return None

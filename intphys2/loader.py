@@ -36,7 +36,6 @@ __all__ = [
     "SPLITS",
     "VIDEOS_DIR",
     "canonical_split",
-    "find_release_root",
     "limit_items",
     "list_split_videos",
     "load_split",
@@ -95,9 +94,6 @@ def resolve_root(data_root: str | os.PathLike) -> Path:
         return root / ROOT_DIR
     return root
 
-
-# The runner's name for it.
-find_release_root = resolve_root
 
 
 def split_dir(data_root: str | os.PathLike, split: str) -> Path:
@@ -159,7 +155,8 @@ def read_metadata(
     split_root = csv_path.parent.absolute()
     try:
         # utf-8-sig: a BOM written by a spreadsheet would otherwise rename the first column.
-        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        # index_col=False: a row with a stray extra field must not shift every column by one.
+        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False)
     except FileNotFoundError:
         return [], [DataError("metadata file not found", path=csv_path)]
     except pd.errors.EmptyDataError:

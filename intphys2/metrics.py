@@ -66,17 +66,23 @@ def _scores_labels(
     return s, y.astype(np.int64)
 
 
+TIE_RULES = ("wrong", "half")
+
+
 def pair_values(
     scores: Sequence[float] | np.ndarray,
     labels: Sequence[int] | np.ndarray,
     pair_ids: Sequence[str] | np.ndarray,
+    ties: str = "wrong",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-pair pairwise accuracy.
 
     For each pair id, the mean over every (possible ``p``, impossible ``i``) combination of
-    ``1[s_i > s_p] + 0.5 * 1[s_i == s_p]`` (a tie is a coin flip). A 1x1 pair gives 0, 0.5 or 1; a
-    Debug group of ``k`` possible and ``k`` impossible renders gives the mean over its ``k*k``
-    combinations. Pairs lacking one of the two classes have no combination and are left out.
+    ``1[s_i > s_p]`` -- the official rule: a tie counts as wrong -- or, with ``ties="half"``,
+    ``1[s_i > s_p] + 0.5 * 1[s_i == s_p]``. Ties are not rare: matched videos share their first part,
+    so with the ``max`` aggregation both often peak in the same shared window. A 1x1 pair gives 0
+    (or 0.5) or 1; a Debug group of ``k`` possible and ``k`` impossible renders gives the mean over its
+    ``k*k`` combinations. Pairs lacking one of the two classes have no combination and are left out.
 
     Returns ``(pair_keys, values)``: the pair ids that have both classes (sorted) and their values in
     [0, 1], both of shape ``(n_pairs,)``.
@@ -102,7 +108,11 @@ def pair_values(
     i_rep = np.repeat(i_idx, reps)
     offsets = np.cumsum(reps) - reps
     p_rep = p_idx[np.repeat(p_start[codes[i_idx]] - offsets, reps) + np.arange(int(reps.sum()))]
-    win = (s[i_rep] > s[p_rep]) + 0.5 * (s[i_rep] == s[p_rep])
+    if ties not in TIE_RULES:
+        raise ValueError(f"ties must be one of {TIE_RULES}, got {ties!r}")
+    win = (s[i_rep] > s[p_rep]).astype(float)
+    if ties == "half":
+        win += 0.5 * (s[i_rep] == s[p_rep])
     n_comb = np.bincount(codes[i_rep], minlength=g)
     total = np.bincount(codes[i_rep], weights=win, minlength=g)
     ok = n_comb > 0
@@ -113,13 +123,14 @@ def pairwise_accuracy(
     scores: Sequence[float] | np.ndarray,
     labels: Sequence[int] | np.ndarray,
     pair_ids: Sequence[str] | np.ndarray,
+    ties: str = "wrong",
 ) -> float | None:
-    """Pairwise (relative) accuracy: mean over pairs of :func:`pair_values`.
+    """Pairwise (relative) accuracy: mean over pairs of :func:`pair_values` (ties wrong by default).
 
     The unit is the pair, so a Debug group of 3+3 renders weighs as much as a Main 1+1 pair. Chance is
     0.5. ``None`` if no pair has both a possible and an impossible video.
     """
-    _, values = pair_values(scores, labels, pair_ids)
+    _, values = pair_values(scores, labels, pair_ids, ties=ties)
     return float(values.mean()) if values.size else None
 
 

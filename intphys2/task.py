@@ -35,6 +35,15 @@ def _capped(lines: list[str], what: str) -> list[str]:
     return lines[:_MAX_LINES] + [f"... and {len(lines) - _MAX_LINES} more {what}"]
 
 
+def complete_pairs_only(records: Sequence[ItemRecord]) -> list[ItemRecord]:
+    """Labelled records whose pair id has both a possible and an impossible scored video."""
+    labels: dict[str | None, set[int]] = {}
+    for r in records:
+        if r.label is not None:
+            labels.setdefault(r.pair_id, set()).add(r.label)
+    return [r for r in records if r.label is not None and labels.get(r.pair_id) == {0, 1}]
+
+
 class IntPhys2Task:
     """IntPhys 2 (Bordes et al. 2025): matched possible/impossible videos, surprise readout.
 
@@ -48,6 +57,7 @@ class IntPhys2Task:
     splits = loader.SPLITS
     default_split = "Main"
     dev_split = "Debug"
+    breakdowns = ("condition", "Difficulty", "Camera", "visibility")
 
     # ----------------------------------------------------------------------------------------------
     def load(self, data_root: str | os.PathLike, split: str, limit: int | None = None) -> list[VideoItem]:
@@ -68,8 +78,12 @@ class IntPhys2Task:
         ``threshold``: absolute-accuracy threshold chosen on the dev split: ``{aggregation: value}``
         (:func:`pjbench.intphys2.metrics.thresholds_from_records` of the dev records), or a float for
         ``max`` only; ``None`` fits it on ``records`` themselves (optimistic).
+
+        Only videos whose pair is complete (a possible and an impossible video both scored) count, in
+        every metric: a skipped video takes its partner out too, so all rows cover the same videos.
         """
-        return compute_metrics(records, n_boot=n_boot, seed=seed, threshold=threshold)
+        return compute_metrics(complete_pairs_only(records), n_boot=n_boot, seed=seed, threshold=threshold,
+                               breakdowns=self.breakdowns)
 
     # ----------------------------------------------------------------------------------------------
     def has_split(self, data_root: str | os.PathLike, split: str) -> bool:

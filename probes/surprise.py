@@ -6,13 +6,13 @@ surprise is ``mean |pred - target|`` over future tokens and channels. With ``max
 first window is also scored with the short contexts ``step, 2*step, ..., C - step`` and those losses are
 prepended to C's row, so a violation in the first frames is not missed.
 
-Token masks are derived from the model's own grid (``Preprocessing.grid``), so the readout is correct at
+Token masks are derived from the model's own grid (``Preprocessing.tokens_per_frame_group``), so the readout is correct at
 any resolution (the official code assumed a 224-px grid at 256 px).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -51,8 +51,10 @@ class SurpriseConfig:
             raise ValueError(f"window must be >= 2 and stride >= 1, got {self.window}, {self.stride}")
         if not self.contexts:
             raise ValueError("at least one context length is needed")
-        if self.window % self.tubelet or self.prefix_step % self.tubelet:
-            raise ValueError(f"window {self.window} and prefix step {self.prefix_step} must be multiples of the tubelet ({self.tubelet})")
+        if self.window % self.tubelet:
+            raise ValueError(f"window {self.window} must be a multiple of the model's tubelet ({self.tubelet})")
+        if self.prefix_step % self.tubelet:
+            raise ValueError(f"prefix step {self.prefix_step} must be a multiple of the tubelet ({self.tubelet})")
         bad = [c for c in self.contexts if not 0 < c < self.window or c % self.tubelet]
         if bad:
             raise ValueError(

@@ -26,7 +26,7 @@ from pjbench.intphys2.metrics import (
 # Three Main-style 1x1 pairs, written out (label 1 = possible, 0 = impossible):
 #   A: possible 1.0, impossible 2.0 -> impossible more surprising      -> 1
 #   B: possible 3.0, impossible 1.0 -> wrong way                       -> 0
-#   C: possible 2.0, impossible 2.0 -> tie                             -> 0.5
+#   C: possible 2.0, impossible 2.0 -> tie: wrong (official rule)     -> 0 (0.5 with ties="half")
 SCORES = np.array([1.0, 2.0, 3.0, 1.0, 2.0, 2.0])
 LABELS = np.array([1, 0, 1, 0, 1, 0])
 PAIRS = np.array(["A", "A", "B", "B", "C", "C"])
@@ -35,27 +35,32 @@ PAIRS = np.array(["A", "A", "B", "B", "C", "C"])
 def test_pairwise_accuracy_by_hand():
     keys, values = pair_values(SCORES, LABELS, PAIRS)
     assert keys.tolist() == ["A", "B", "C"]
-    assert values.tolist() == [1.0, 0.0, 0.5]
-    assert pairwise_accuracy(SCORES, LABELS, PAIRS) == pytest.approx(0.5)
+    assert values.tolist() == [1.0, 0.0, 0.0]
+    assert pairwise_accuracy(SCORES, LABELS, PAIRS) == pytest.approx(1 / 3)
+    assert pair_values(SCORES, LABELS, PAIRS, ties="half")[1].tolist() == [1.0, 0.0, 0.5]
+    assert pairwise_accuracy(SCORES, LABELS, PAIRS, ties="half") == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="ties"):
+        pairwise_accuracy(SCORES, LABELS, PAIRS, ties="coin")
 
 
 def test_pairwise_accuracy_row_order_free():
     perm = [5, 2, 0, 3, 1, 4]
-    assert pairwise_accuracy(SCORES[perm], LABELS[perm], PAIRS[perm]) == pytest.approx(0.5)
+    assert pairwise_accuracy(SCORES[perm], LABELS[perm], PAIRS[perm]) == pytest.approx(1 / 3)
 
 
 def test_pairwise_accuracy_kxk_groups():
     # Debug-style group "D": 3 possible renders [1, 2, 3] and 3 impossible [2, 2, 4].
-    #   impossible 2 vs possible 1, 2, 3 -> 1 + 0.5 + 0 = 1.5   (twice: 3.0)
+    #   impossible 2 vs possible 1, 2, 3 -> 1 + 0 (tie) + 0 = 1   (twice: 2)
     #   impossible 4 vs possible 1, 2, 3 -> 3
-    #   6 / 9 combinations = 2/3.
-    # Plus a 1x1 pair "E" that is wrong (0). Pairs weigh equally: (2/3 + 0) / 2 = 1/3, not 6/10.
+    #   5 / 9 combinations.
+    # Plus a 1x1 pair "E" that is wrong (0). Pairs weigh equally: (5/9 + 0) / 2 = 5/18, not 5/10.
     scores = [1, 2, 3, 2, 2, 4, 5, 1]
     labels = [1, 1, 1, 0, 0, 0, 1, 0]
     pairs = ["D"] * 6 + ["E"] * 2
     _, values = pair_values(scores, labels, pairs)
-    assert values == pytest.approx([2 / 3, 0.0])
-    assert pairwise_accuracy(scores, labels, pairs) == pytest.approx(1 / 3)
+    assert values == pytest.approx([5 / 9, 0.0])
+    assert pairwise_accuracy(scores, labels, pairs) == pytest.approx(5 / 18)
+    assert pairwise_accuracy(scores, labels, pairs, ties="half") == pytest.approx((6 / 9) / 2)
 
 
 def test_pairwise_accuracy_incomplete_pairs_left_out():
@@ -77,7 +82,7 @@ def test_pairwise_matches_brute_force():
         imp = scores[(pairs == p) & (labels == 0)]
         if pos.size and imp.size:
             expected.append(np.mean([(i > q) + 0.5 * (i == q) for i in imp for q in pos]))
-    assert pairwise_accuracy(scores, labels, pairs) == pytest.approx(np.mean(expected))
+    assert pairwise_accuracy(scores, labels, pairs, ties="half") == pytest.approx(np.mean(expected))
 
 
 def test_auroc_auprc_by_hand():

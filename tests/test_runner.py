@@ -109,6 +109,16 @@ def test_heldout_writes_a_valid_submission(tiny_suite, tmp_path):
     assert {r["row_id"] for r in rows} == names
 
 
+def test_limited_heldout_run_writes_a_partial_file_not_a_submission(tiny_suite, tmp_path):
+    out = tmp_path / "h"
+    results, _ = evaluate("pixel-copy-last", tiny_suite, out, split="heldout", limit=3, **FAST)
+    assert results.task["split"] == "HeldOut"  # split names are case-insensitive
+    assert results.task["n_selected"] == 3 < results.task["n_items"]
+    assert "submission" not in results.files and results.files["submission_partial"] == "submission.partial.jsonl"
+    assert not (out / "submission.jsonl").exists()
+    assert len(list(read_jsonl(out / "submission.partial.jsonl"))) == 3
+
+
 def test_heldout_without_labelled_split_is_refused_before_scoring(tiny_suite, tmp_path):
     data = tmp_path / "IntPhys2"
     shutil.copytree(tiny_suite / "HeldOut", data / "HeldOut")

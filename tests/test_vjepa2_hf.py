@@ -54,3 +54,27 @@ def test_odd_frames_and_wrong_resolution_are_refused():
         enc.encode(torch.randn(1, 7, 3, 64, 64))
     with pytest.raises(ValueError, match="crop 64"):
         enc.encode(torch.randn(1, 8, 3, 32, 32))
+
+
+def test_predictor_with_mask_token_1_reproduces_hf_forward():
+    from pjbench.encoders.vjepa2_hf import run_predictor
+
+    model = build_tiny_random(seed=0)
+    ctx = torch.randn(2, 16, 64)
+    ctx_idx = torch.arange(16).unsqueeze(0).expand(2, -1)
+    tgt_idx = torch.arange(16, 48).unsqueeze(0).expand(2, -1)
+    ref = model.predictor(ctx, context_mask=[ctx_idx], target_mask=[tgt_idx]).last_hidden_state
+    torch.testing.assert_close(run_predictor(model.predictor, ctx, ctx_idx, tgt_idx, mask_index=1), ref)
+    assert not torch.allclose(run_predictor(model.predictor, ctx, ctx_idx, tgt_idx, mask_index=0), ref)
+
+
+def test_checkpoint_without_predictor_is_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    src = tmp_path / "full"
+    build_tiny_random(seed=0).save_pretrained(src)
+    state = load_file(src / "model.safetensors")
+    save_file({k: v for k, v in state.items() if not k.startswith("predictor.")}, src / "model.safetensors",
+              metadata={"format": "pt"})
+    with pytest.raises(PjbenchError, match="lacks .* encoder/predictor weights"):
+        load_vjepa2(str(src))
