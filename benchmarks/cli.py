@@ -189,7 +189,35 @@ def demo_cmd(out, scale, workers, quiet):
     from pjbench.benchmarks.api import demo
 
     path = demo(out, scale=scale, workers=workers, progress=not quiet, echo=click.echo)
+    _print_leaderboard(sorted((out / "runs").iterdir()))
     click.echo(f"report: {path.resolve()}")
+
+
+def _fmt(m) -> str:
+    if m is None or m.value is None:
+        return "—"
+    return f"{100 * m.value:5.1f} [{100 * m.ci_low:5.1f}, {100 * m.ci_high:5.1f}]"
+
+
+def _print_leaderboard(run_dirs) -> None:
+    """A compact text leaderboard: pairwise accuracy (avg) overall and by violation visibility."""
+    from pjbench.benchmarks.results import load_results
+
+    rows = []
+    for d in run_dirs:
+        if (d / "results.json").is_file():
+            r = load_results(d)
+            rows.append((r, r.metric("pairwise_accuracy", "avg")))
+    rows.sort(key=lambda x: -(x[1].value if x[1] and x[1].value is not None else -1))
+    if not rows:
+        return
+    head = rows[0][1]
+    click.echo(f"\npairwise accuracy, avg over windows, % [95% CI]; {head.n} pairs, chance {100 * head.chance:.0f}")
+    click.echo(f"{'model':<22}{'all':<22}{'visible':<22}{'occluded':<22}")
+    for r, m in rows:
+        vis = r.metric("pairwise_accuracy", "avg", subset="visibility=visible")
+        occ = r.metric("pairwise_accuracy", "avg", subset="visibility=occluded")
+        click.echo(f"{r.model['name']:<22}{_fmt(m):<22}{_fmt(vis):<22}{_fmt(occ):<22}")
 
 
 if __name__ == "__main__":  # pragma: no cover
