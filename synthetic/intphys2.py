@@ -22,40 +22,55 @@ and distractors and differ in one thing, plus two impossible videos spliced from
 
 So the four videos hold exactly the same frames, differently sequenced (no frame-level statistic tells
 possible from impossible), and a matched pair ``(k_Possible, k_Impossible)`` is identical before ``s``.
-Objects slide along the floor; what ``P1`` / ``P2`` are, per condition:
+The videos are lossless H.264, so this holds for the decoded files too. Objects slide slowly along the
+floor (or a table top); what ``P1`` / ``P2`` are, per condition:
 
-- **permanence**: P1 an object crosses the scene; P2 the object is absent. I1: it vanishes; I2: it appears.
+- **permanence**: P1 an object slides by; P2 the object is absent. I1: it vanishes; I2: it appears.
 - **immutability**: P1 object A; P2 object B on the same path, always of another colour, half the time also
   of another shape (all shapes have equal area). I1 / I2: A turns into B / B into A.
 - **continuity**: P2 = P1 moved back along its path by ``delta`` (the same motion, ``delta`` behind).
   Occluded: two walls ("Wall_2"), the far one hiding P1's object at ``s`` and the near one P2's, with a
-  gap wider than the object between them. I1: the object crosses the gap, goes behind the far wall, and
-  comes out of the near wall to cross the gap a second time; I2: it goes behind the near wall and comes
-  out of the far one without ever crossing the gap. Visible: a jump of ``delta`` back / forward in view.
-- **solidity**: a thin solid wall stands on the floor. P1 the object comes from one side, touches the wall
-  at ``s`` and bounces back; P2 is P1 mirrored about the wall (it comes from the other side). I1 / I2: the
-  object goes through the wall and carries on. Occluded: a screen in front hides both contact points (the
-  wall's top stays visible above it). The wall is springy (restitution 1.15-1.35, see the timing rule).
+  gap wider than the object between them. I1: the object goes behind the far wall and comes out of the
+  near one, into the gap a second time; I2: it goes behind the near wall and comes out of the far one
+  without ever crossing the gap. Visible: a jump of ``delta`` back / forward in view.
+- **solidity**: a table stands on the floor. P1: the object slides along the table top; P2: along the
+  floor under the table. I1: it sinks through the table top; I2: it rises through it. Occluded: a screen in
+  front of the middle of the table hides both at ``s`` (the table shows on both sides of it).
 
 Occluded (``occluder`` = ``Wall_1``, or ``Wall_2`` for the two walls of continuity): at frame ``s``
 whatever differs between P1 and P2 is entirely behind a screen (>= 3 px inside its edges), so
 ``P1[s] == P2[s]`` exactly and the splice leaves no pixel discontinuity (checked at render time). Visible
-(``occluder`` = ``None``): no screen, and the splice is a one-frame event the size of the object. Objects
-are 17-20 px across at 128 px (continuity 14-17 px) and move about 1 px a frame relative to the camera, so
-the splice changes about 8 times more pixels than a frame of smooth motion. All four designs are exactly
-frame-identical quadruplets.
+(``occluder`` = ``None``): no screen, and the splice is a one-frame event the size of the object. All four
+designs are exactly frame-identical quadruplets.
 
-Timing rule: a matched pair is identical before ``s``, so a video-level score (e.g. the max over windows)
-that peaks before ``s`` gives a tie. So the object enters the view at frame 0 and reaches the event at
-30-70 % of the video: before ``s`` it is mostly entering or hidden, after ``s`` fully in view (and, at the
-springy wall, faster). Scores then peak at or after the splice, and for occluded pairs they compare what
-differs (chance level for a pixel predictor) instead of tying. Not perfect: with a max-over-windows
-copy-last score about 1 occluded pair in 10 still ties, mostly solidity under a moving camera (one of the
-two objects approaches against the pan, which makes its approach the fastest part of its video).
+Motion: what a pixel predictor sees
+-----------------------------------
+The surprise readout compares frames up to a window apart (48 frames at 6 fps: 8 s), and a predictor that
+copies the last context frame pays for the object's displacement since then: once that exceeds the
+object's size, a moving object costs as much as a vanished or changed one and visible violations drown in
+the motion. So objects move slowly across the view: 10-14 % of its width in a whole video (13-18 px at
+128 px, about 0.12 px a frame), about their own size (disc radius 9-11 px, continuity 8-9 px; all shapes
+have the area of that disc). A vanishing, a change of colour, a jump or a fall through the table then
+changes more pixels than the motion over any window: visible violations are easy for low-level cues.
+
+A slow object still goes behind a screen before the splice and comes out after it because the screens
+drift against it by 24 % of the view width over a video: under a moving camera the camera follows the
+object (a pan; the screens stand still in the world), under a fixed camera the screens slide. Either way
+the object passes the screens by 34-38 % of the view, and more than half of it shows at both ends of an
+occluded video. Screens are at least 22 % of the view wide, more than they drift during a readout window,
+so what differs between P1 and P2 before the splice (on one side of a screen) and after it (on the other
+side; for continuity, ``delta`` also keeps P1's last pass through the gap apart from P2's first) never
+shares a pixel. For a predictor that works pixel by pixel, like copy-last, the extra loss of I1 over P1 in
+a window that holds the splice is then exactly minus that of I2 over P2, and the windows after the splice
+swap P1's and P2's losses: with the ``avg`` aggregation exactly one pair of each occluded quadruplet is
+right, 50 % (up to the codec's 2 x 2 chroma subsampling, which does not flip a pair in practice).
+
+The splice falls at 42-58 % of the video, so with the default readout every window holds frames after
+it: matched videos never share a whole window (a ``max`` over windows does not tie by construction).
 
 Difficulty: Easy = plain backdrop, Medium = textured backdrop, Hard = textured + 2 or 3 distractors
 moving at constant speed in the upper part of the view (the same in all four videos). Camera: Fixed, or
-Moving (a uniform pan over a quarter of the view width, in the object's direction).
+Moving (a uniform pan over 24 % of the view width, following the object).
 """
 
 from __future__ import annotations
@@ -88,7 +103,6 @@ from pjbench.synthetic.world import (
     Body,
     Scene,
     attach_to_camera,
-    bounce_track,
     camera_pan,
     linear_track,
     mirror_scene,
@@ -108,12 +122,20 @@ LABELLED_SPLITS = ("Debug", "Main")  # HeldOut ships without metadata.csv, like 
 RENDERS = {"Debug": 3, "Main": 1, "HeldOut": 1}  # renders per scene
 BASE_SCENES = {"Debug": 5, "Main": 32, "HeldOut": 8}  # scenes per split at scale 1
 GENERATOR = "pjbench.synthetic.intphys2"
-GENERATOR_VERSION = 1  # bump when the same parameters would give other videos
+GENERATOR_VERSION = 2  # bump when the same parameters would give other videos
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SPLIT_CODE = {"Debug": 1, "Main": 2, "HeldOut": 3}  # seeds derive from these, keep them stable
 FLOOR_Y = 0.8
-PAN = 0.25  # moving camera: pan over a quarter of the view width
+# motion (see "Motion" in the module docstring); lengths in view widths, per whole video
+TRAVEL = (0.1, 0.14)  # how far the object moves across the view: slow, less than its own size
+PAN = 0.24  # how far screens drift against the object: the moving camera's pan, or a fixed camera's slide
+MIN_SCREEN = 0.22  # narrowest screen: wider than its drift during a readout window (3/4 of a video)
+SEPARATION = 0.06  # continuity: room between P1's last pass in the gap and P2's first (32-px blur included)
+SPLICE_AT = (0.42, 0.58)  # where the splice falls (fraction of the video)
+RADIUS = (0.07, 0.085)  # object size (every shape has the area of the disc of this radius)
+RADIUS_CONTINUITY = (0.06, 0.07)  # smaller: two walls and a gap share the view
+CRF = 0  # lossless H.264: the four files of a quadruplet decode to exactly the same frames
 TEXTURE_AMP = 12.0  # std (RGB levels) of the Medium / Hard backdrop texture
 
 
@@ -274,12 +296,6 @@ def build_quadruplet(spec: SuiteSpec, design: SceneDesign, render: int = 0) -> Q
     Geometry, timing and backdrop colour (the ``env``) come from ``(seed, split, scene)``; the other looks
     (object colours and shapes, texture, distractors) from ``(seed, split, scene, render)``, so Debug's
     three renders of a scene share their metadata and their events (up to the size of the object's shape).
-
-    Timing rule (why the object enters at the start and the splice falls at 40-55 % of the video): a
-    matched pair is identical before the splice, so if a surprise score peaks there the pair ties. The
-    object therefore spends the part before the splice mostly entering or hidden, and the part after it
-    fully in view (or faster), so that scores peak after the splice and occluded pairs compare what
-    differs, not equal numbers.
     """
     geo = np.random.default_rng([spec.seed, _SPLIT_CODE[design.split], 1, design.number])
     look = np.random.default_rng([spec.seed, _SPLIT_CODE[design.split], 2, design.number, render])
@@ -288,13 +304,19 @@ def build_quadruplet(spec: SuiteSpec, design: SceneDesign, render: int = 0) -> Q
     direction = 1 if geo.random() < 0.5 else -1  # built moving right, mirrored at the end when -1
     pan = PAN if design.camera == "Moving" else 0.0
     camera_x = camera_pan(T, pan, 1)
-    cam_speed = pan / (T - 1)
-    # speed relative to the camera (view units / frame): the object crosses 85-95 % of the view during the
-    # video; 95-110 % for continuity, which needs room for two walls before the splice
-    u = (geo.uniform(0.95, 1.1) if cond == "continuity" else geo.uniform(0.85, 0.95)) / (T - 1)
-    radius = geo.uniform(0.055, 0.065) if cond == "continuity" else geo.uniform(0.065, 0.08)
+    # how far the object moves across the view during the video; in the world it goes farther when the
+    # camera follows it. Screens drift by PAN against it relative to the view: a moving camera pans past
+    # them, or they slide in front of a fixed one, so the object passes them as fast under both cameras.
+    travel_view = geo.uniform(*TRAVEL)
+    world_travel = travel_view + pan
+    travel = travel_view + PAN  # relative to the screens
+    vx = world_travel / (T - 1)  # world speed (view units per frame)
+    screen_vx = 0.0 if pan else -PAN / (T - 1)
+    splice = int(round(geo.uniform(*SPLICE_AT) * (T - 1)))
+    f = splice / (T - 1)  # fraction of the travel done before the splice
+    radius = geo.uniform(*(RADIUS_CONTINUITY if cond == "continuity" else RADIUS))
     # a hidden body keeps 3 px inside the screen edges: 1 px of anti-aliased outline, 1 px of partly covered
-    # screen edge, 1 px lost to the sub-pixel interpolation of a panning camera
+    # screen edge, 1 px lost to the sub-pixel position of a panning camera or a sliding screen
     margin = 3.0 / spec.resolution
 
     bd_index = int(geo.integers(len(BACKDROP_COLORS)))  # the level (env): shared by a scene's renders
@@ -321,53 +343,57 @@ def build_quadruplet(spec: SuiteSpec, design: SceneDesign, render: int = 0) -> Q
             look, OBJECT_COLORS, (body.color, backdrop.wall_color), 100.0)
         other = Body(other_shape, radius, color)
     half_width = max(body.half_width, other.half_width)
-    x_start = -half_width - geo.uniform(0.0, 0.02)  # view x at frame 0: just outside the left edge
+    tallest = max(b.above + b.below for b in (body, other))
 
-    def timed(x_view: float) -> tuple[int, float]:
-        """Splice frame at which the object, entering at ``x_start``, reaches view x ``x_view``; and the
-        world x of that point."""
-        s = int(round((x_view - x_start) / u))
-        if not 2 <= s <= T - 3:  # pragma: no cover - the ranges above keep s in 30-75 % of the video
-            raise RuntimeError(f"splice frame {s} out of range for {design}")
-        return s, float(camera_x[s]) + x_view
+    def world_x(x_view: float) -> float:
+        """World x of the point at view x ``x_view`` at the splice."""
+        return float(camera_x[splice]) + x_view
 
-    def screen(name: str, x_mid: float, half: float) -> Block:
-        tallest = max(b.above + b.below for b in (body, other))
-        y0 = FLOOR_Y - tallest - margin - geo.uniform(0.04, 0.12)
-        return Block(name, x_mid - half, x_mid + half, y0, FLOOR_Y + margin + 0.02, screen_color, "screen")
+    def screen(name: str, x_mid: float, half: float, y_top: float = FLOOR_Y - tallest) -> Block:
+        """A screen centred at ``x_mid`` at the splice, at least ``half`` wide on each side, hiding (with
+        ``margin`` to spare) a body whose top is at ``y_top``."""
+        half = max(half, MIN_SCREEN / 2)
+        y0 = y_top - margin - geo.uniform(0.04, 0.1)
+        x0 = x_mid - half - screen_vx * splice
+        return Block(name, x0, x0 + 2 * half, y0, FLOOR_Y + margin + 0.02, screen_color, "screen", vx=screen_vx)
 
     blocks: list[Block] = []
     if cond in ("permanence", "immutability"):
-        splice, x_event = timed(geo.uniform(0.24, 0.34))
-        p1 = linear_track(body, T, x_event, splice, u + cam_speed, FLOOR_Y - body.below)
+        x_event = world_x(geo.uniform(0.42, 0.58) - travel_view * (f - 0.5))
+        p1 = linear_track(body, T, x_event, splice, vx, FLOOR_Y - body.below)
         p2 = p1.absent() if cond == "permanence" else p1.with_body(other, floor_y=FLOOR_Y)
         if design.occluded:
-            blocks.append(screen("Wall_1", x_event, half_width + margin + geo.uniform(0.0, 0.05)))
+            blocks.append(screen("Wall_1", x_event, half_width + margin + geo.uniform(0.0, 0.01)))
     elif cond == "continuity":
-        half = body.half_width + margin + geo.uniform(0.0, 0.01)
-        gap = 2 * body.half_width + geo.uniform(0.0, 0.02)  # the object fits in the gap between the walls
-        delta = 2 * half + gap  # P2 runs this far behind P1
-        splice, x_far = timed(delta + half + geo.uniform(0.02, 0.05))
-        p1 = linear_track(body, T, x_far, splice, u + cam_speed, FLOOR_Y - body.below)
+        half = max(half_width + margin + geo.uniform(0.0, 0.01), MIN_SCREEN / 2)
+        # P2 runs delta behind P1: far enough that P1's last visit to the gap (before the splice) and P2's
+        # first one (after it) never overlap, and that the whole object fits in the gap
+        delta = max(2 * half + 2 * half_width, 2 * half_width + travel + SEPARATION) + geo.uniform(0.0, 0.02)
+        # centre the span covered by the two objects in the view
+        x_far = world_x(0.5 + delta / 2 - travel_view * (0.5 - f) + geo.uniform(-0.03, 0.03))
+        p1 = linear_track(body, T, x_far, splice, vx, FLOOR_Y - body.below)
         p2 = p1.shifted(dx=-delta)
         if design.occluded:
             blocks += [screen("Wall_1", x_far - delta, half), screen("Wall_2", x_far, half)]
     elif cond == "solidity":
-        thickness = geo.uniform(0.03, 0.045)
-        x_wall_view = geo.uniform(0.32, 0.42)
-        splice, x_contact = timed(x_wall_view - thickness / 2 - body.half_width)
-        x_wall = x_contact + thickness / 2 + body.half_width
-        wall_top = FLOOR_Y - (body.above + body.below) - geo.uniform(0.17, 0.22)
-        wall_color = pick_color(look, WALL_COLORS, (backdrop.wall_color, body.color), 60.0)
-        blocks.append(Block("Solid_1", x_wall - thickness / 2, x_wall + thickness / 2, wall_top, FLOOR_Y + 0.005,
-                            wall_color, "wall"))
-        # a springy wall: the object leaves faster than it came, so the part after the splice is the busier
-        restitution = geo.uniform(1.15, 1.35)
-        p1 = bounce_track(body, T, x_contact, splice, u + cam_speed, FLOOR_Y - body.below, restitution)
-        p2 = p1.mirrored(x_wall)
+        # a table: P1 slides along its top, P2 along the floor under it
+        thickness = geo.uniform(0.025, 0.035)
+        top = FLOOR_Y - tallest - geo.uniform(0.03, 0.05) - thickness
+        x_event = world_x(geo.uniform(0.42, 0.58) - travel_view * (f - 0.5))
+        p2 = linear_track(body, T, x_event, splice, vx, FLOOR_Y - body.below)
+        p1 = p2.shifted(dy=top - FLOOR_Y)
+        leg = geo.uniform(0.02, 0.03)
+        x0 = x_event - f * world_travel - half_width - leg - geo.uniform(0.03, 0.08)  # the legs clear P2's path
+        x1 = x_event + (1 - f) * world_travel + half_width + leg + geo.uniform(0.03, 0.08)
+        table_color = pick_color(look, WALL_COLORS, (backdrop.wall_color, body.color), 60.0)
+        blocks += [
+            Block("Table_top", x0, x1, top, top + thickness, table_color, "wall"),
+            Block("Table_leg_1", x0, x0 + leg, top, FLOOR_Y + 0.005, table_color, "wall"),
+            Block("Table_leg_2", x1 - leg, x1, top, FLOOR_Y + 0.005, table_color, "wall"),
+        ]
         if design.occluded:
-            blocks.append(screen("Wall_1", x_wall, thickness / 2 + 2 * body.half_width + margin
-                                 + geo.uniform(0.0, 0.03)))
+            blocks.append(screen("Wall_1", x_event, half_width + margin + geo.uniform(0.0, 0.01),
+                                 y_top=top - (body.above + body.below)))
     else:  # pragma: no cover - plan_split only yields CONDITIONS
         raise ValueError(f"unknown condition {cond!r}")
 
@@ -384,7 +410,7 @@ def build_quadruplet(spec: SuiteSpec, design: SceneDesign, render: int = 0) -> Q
                     Body(SHAPES[int(look.integers(3))], look.uniform(0.03, 0.045),
                          pick_color(look, OBJECT_COLORS, (backdrop.wall_color,), 100.0)),
                     T, x_min=0.05, x_max=0.95, x0=look.uniform(0.1, 0.9),
-                    vx=look.choice([-1, 1]) * look.uniform(0.4, 1.0) * u, y=look.uniform(0.1, 0.25),
+                    vx=look.choice([-1, 1]) * look.uniform(0.2, 0.5) / (T - 1), y=look.uniform(0.1, 0.22),
                 ),
                 scenes[0].camera_x,
             )
@@ -420,7 +446,7 @@ def _run_job(job: _Job) -> list[dict[str, str]]:
     rows = []
     for video_type, frames in quad.videos(job.spec.resolution).items():
         name = video_name(job.spec.seed, job.design, job.render, video_type)
-        write_video(Path(job.videos_dir) / f"{name}.mp4", frames, fps=job.spec.fps)
+        write_video(Path(job.videos_dir) / f"{name}.mp4", frames, fps=job.spec.fps, crf=CRF)
         d = job.design
         rows.append(dict(SceneIndex=d.scene_index, name=name, file_name=f"Videos/{name}.mp4",
                          game_name=quad.game_name, condition=d.condition, env=quad.env, type=video_type,

@@ -7,14 +7,15 @@ smooth motion gives small frame differences, and only a genuine event (a jump, a
 
 The static parts (backdrop, walls, screens) are drawn once over the whole world, ``R`` pixels per view
 unit, and each frame takes the camera's window out of them with sub-pixel (linear) interpolation, so a
-camera pan is smooth as well. Screens are composited with premultiplied alpha; inside a screen alpha is
-exactly 1.0, so whatever a screen hides leaves no trace in the pixels (the occluded IntPhys splices rely on
-this to be pixel-identical).
+camera pan is smooth as well; sliding screens are drawn in each frame at their place. Screens are
+composited with premultiplied alpha; inside a screen alpha is exactly 1.0, so whatever a screen hides
+leaves no trace in the pixels (the occluded IntPhys splices rely on this to be pixel-identical).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,7 +29,8 @@ def render_scene(scene: Scene, resolution: int) -> np.ndarray:
         raise ValueError(f"resolution must be >= 8, got {resolution}")
     world_px = int(math.ceil(scene.world_width * r)) + 2  # +2: room for the interpolation's right neighbour
     back = draw_backdrop(scene.backdrop, r, world_px)
-    screens = [b for b in scene.blocks if b.layer == "screen"]
+    screens = [b for b in scene.blocks if b.layer == "screen" and not b.vx]
+    sliding = [b for b in scene.blocks if b.layer == "screen" and b.vx]
     for block in scene.blocks:
         if block.layer == "wall":
             cover = block_coverage(block, r, world_px)
@@ -36,9 +38,7 @@ def render_scene(scene: Scene, resolution: int) -> np.ndarray:
     alpha = np.zeros((r, world_px), np.float32)
     premult = np.zeros((r, world_px, 3), np.float32)
     for block in screens:  # screens over screens: ordinary "over" compositing, premultiplied
-        cover = block_coverage(block, r, world_px)
-        premult = premult * (1 - cover[..., None]) + cover[..., None] * np.asarray(block.color, np.float32)
-        alpha = alpha * (1 - cover) + cover
+        alpha, premult = _over(alpha, premult, block_coverage(block, r, world_px), block.color)
 
     out = np.empty((scene.n_frames, r, r, 3), np.uint8)
     for t in range(scene.n_frames):
@@ -47,11 +47,16 @@ def render_scene(scene: Scene, resolution: int) -> np.ndarray:
         for track in scene.tracks:
             if track.present[t]:
                 draw_body(frame, track.body, *_to_view_px(track.xy[t], scene.camera_x[t], r), r)
-        if screens:
-            a = window(alpha, ox, r)
+        if screens or sliding:
+            a, pm = (window(alpha, ox, r), window(premult, ox, r)) if screens else (
+                np.zeros((r, r), np.float32), np.zeros((r, r, 3), np.float32))
+            for block in sliding:  # drawn at their place in this frame, in view pixels (exact box coverage)
+                shift = block.vx * t - float(scene.camera_x[t])
+                cover = block_coverage(replace(block, x0=block.x0 + shift, x1=block.x1 + shift), r, r)
+                a, pm = _over(a, pm, cover, block.color)
             # frame * (1 - 1) + premult is exactly premult inside a screen: no trace of what is behind it.
             frame *= 1.0 - a[..., None]
-            frame += window(premult, ox, r)
+            frame += pm
         for track in scene.distractors:
             if track.present[t]:
                 draw_body(frame, track.body, *_to_view_px(track.xy[t], scene.camera_x[t], r), r)
@@ -59,6 +64,12 @@ def render_scene(scene: Scene, resolution: int) -> np.ndarray:
         np.clip(frame, 0, 255, out=frame)
         out[t] = frame
     return out
+
+
+def _over(alpha: np.ndarray, premult: np.ndarray, cover: np.ndarray, color) -> tuple[np.ndarray, np.ndarray]:
+    """A layer of coverage ``cover`` and colour ``color`` composited over ``(alpha, premult)``."""
+    premult = premult * (1 - cover[..., None]) + cover[..., None] * np.asarray(color, np.float32)
+    return alpha * (1 - cover) + cover, premult
 
 
 def _to_view_px(xy: np.ndarray, camera_x: float, r: int) -> tuple[float, float]:

@@ -141,11 +141,13 @@ class Track:
 
 @dataclass(frozen=True)
 class Block:
-    """An axis-aligned rectangle fixed in the world: ``x0 < x1``, ``y0 < y1`` in world view units.
+    """An axis-aligned rectangle in the world: ``x0 < x1``, ``y0 < y1`` in world view units (at frame 0).
 
-    ``layer="wall"``: a solid object in the plane of the tracks, drawn before them (bodies bounce off it,
-    never overlap it). ``layer="screen"``: an occluder standing in front of the tracks, drawn after them, so
-    that a body inside its rectangle is entirely hidden.
+    ``layer="wall"``: a solid object in the plane of the tracks, drawn before them (bodies bounce off it or
+    rest on it, never overlap it); always fixed. ``layer="screen"``: an occluder standing in front of the
+    tracks, drawn after them, so that a body inside its rectangle is entirely hidden. A screen may slide
+    horizontally at a constant ``vx`` (world view units per frame): at frame ``t`` it spans
+    ``[x0 + vx t, x1 + vx t]``.
     """
 
     name: str
@@ -155,6 +157,11 @@ class Block:
     y1: float
     color: Color
     layer: Literal["wall", "screen"] = "screen"
+    vx: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.vx and self.layer != "screen":
+            raise ValueError(f"only screens slide, got a moving {self.layer!r} block {self.name!r}")
 
 
 @dataclass(frozen=True)
@@ -177,7 +184,8 @@ class Scene:
     """Everything needed to render one video.
 
     ``camera_x``: ``float64 (T,)``, world x of the view's left edge per frame (constant = fixed camera).
-    Depth order, back to front: backdrop, ``wall`` blocks, ``tracks``, ``screen`` blocks, ``distractors``
+    Depth order, back to front: backdrop, ``wall`` blocks, ``tracks``, ``screen`` blocks (fixed ones, then
+    sliding ones), ``distractors``
     (distractors move in their own band of the view, so that order never matters for them).
     """
 
@@ -251,13 +259,13 @@ def attach_to_camera(track: Track, camera_x: np.ndarray) -> Track:
 def mirror_scene(scene: Scene) -> Scene:
     """``scene`` reflected left-right about the middle of its world (tracks, blocks and camera)."""
     w = scene.world_width
-    blocks = tuple(replace(b, x0=w - b.x1, x1=w - b.x0) for b in scene.blocks)
+    blocks = tuple(replace(b, x0=w - b.x1, x1=w - b.x0, vx=-b.vx) for b in scene.blocks)
     return replace(
         scene,
         blocks=blocks,
         tracks=tuple(t.mirrored(w / 2) for t in scene.tracks),
         distractors=tuple(t.mirrored(w / 2) for t in scene.distractors),
-        camera_x=(w - 1.0) - scene.camera_x,
+        camera_x=np.maximum((w - 1.0) - scene.camera_x, 0.0),  # (1 + pan) - 1 may round below pan
     )
 
 

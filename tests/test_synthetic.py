@@ -19,7 +19,7 @@ import pytest
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.video import decode_video
 from pjbench.synthetic import SuiteSpec, write_intphys2_suite
-from pjbench.synthetic.intphys2 import COLUMNS, CONDITIONS, TYPES, build_quadruplet, plan_split
+from pjbench.synthetic.intphys2 import COLUMNS, CONDITIONS, TRAVEL, TYPES, build_quadruplet, plan_split
 
 TINY = SuiteSpec.tiny(seed=0)
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -179,18 +179,13 @@ def test_videos_decode_with_the_requested_size(suite: Path) -> None:
 
 
 def test_quadruplets_hold_the_same_frames(suite: Path) -> None:
-    tol = 2.0  # mean |difference| per pixel (RGB levels) that H.264 may add between equal frames
+    # lossless H.264: the decoded files hold exactly the spliced frames
     for design, s, v in _quadruplets(suite):
         p1, p2, i1, i2 = v["1_Possible"], v["2_Possible"], v["1_Impossible"], v["2_Impossible"]
         # a matched pair is the same video before the splice, the other possible video after it
-        assert np.abs(i1[:s] - p1[:s]).mean(axis=(1, 2, 3)).max() < tol, design
-        assert np.abs(i2[:s] - p2[:s]).mean(axis=(1, 2, 3)).max() < tol, design
-        assert np.abs(i1[s:] - p2[s:]).mean(axis=(1, 2, 3)).max() < tol, design
-        assert np.abs(i2[s:] - p1[s:]).mean(axis=(1, 2, 3)).max() < tol, design
-        # the two possible and the two impossible videos contain the same frames
-        possible = np.sort(np.concatenate([p1, p2]).mean(axis=(1, 2, 3)))
-        impossible = np.sort(np.concatenate([i1, i2]).mean(axis=(1, 2, 3)))
-        assert np.abs(possible - impossible).max() < 0.5, design
+        assert np.array_equal(i1[:s], p1[:s]) and np.array_equal(i1[s:], p2[s:]), design
+        assert np.array_equal(i2[:s], p2[:s]) and np.array_equal(i2[s:], p1[s:]), design
+        assert not np.array_equal(p1, p2), design
 
 
 def _jump(video: np.ndarray, t: int) -> float:
@@ -203,10 +198,10 @@ def test_occluded_splices_are_seamless_and_visible_ones_are_not(suite: Path) -> 
         for k in ("1", "2"):
             possible, impossible = v[f"{k}_Possible"], v[f"{k}_Impossible"]
             jump_i, jump_p = _jump(impossible, s), _jump(possible, s)
-            if design.occluded:  # the same change as in the possible video, up to codec noise
-                assert abs(jump_i - jump_p) < 0.3, design
-            else:  # an object-sized event on top of the motion (camera pan over texture included)
-                assert jump_i > 1.5 * jump_p and jump_i - jump_p > 0.5, design
+            if design.occluded:  # the same change as in the possible video
+                assert np.array_equal(impossible[s], possible[s]) and jump_i == jump_p, design
+            else:  # an object-sized event on top of the slow motion (and the camera pan over texture)
+                assert jump_i > 3 * jump_p and jump_i - jump_p > 0.5, design
 
 
 def test_occluded_splices_are_pixel_identical_before_encoding() -> None:
@@ -219,24 +214,69 @@ def test_occluded_splices_are_pixel_identical_before_encoding() -> None:
         assert np.array_equal(v["1_Impossible"][: s + 1], v["1_Possible"][: s + 1]) == design.occluded
 
 
-def _copy_last_surprise(video: np.ndarray, window: int = 4) -> float:
-    """Copy-last-frame pixel predictor: per-frame mean |f_t - f_{t-1}| on 32 x 32, max over windows."""
-    t, h, w, c = video.shape
-    small = video.reshape(t, 32, h // 32, 32, w // 32, c).mean(axis=(2, 4))
-    err = np.abs(np.diff(small, axis=0)).mean(axis=(1, 2, 3))
-    return float(np.convolve(err, np.ones(window) / window, mode="valid").max())
+@pytest.mark.parametrize("mode", ["copy-last", "linear"])
+def test_pixel_predictors_see_visible_violations_only(suite: Path, mode: str) -> None:
+    """The suite's known answer, through the real readout (6 fps, sliding windows, 32-px patches, ``avg``):
+    a pixel predictor gets both pairs of a visible quadruplet right, and exactly one of an occluded one --
+    I1's gain over P1 is minus I2's gain over P2, because what differs between P1 and P2 before the splice
+    and after it never shares a pixel."""
+    from pjbench.benchmarks.video import preprocess
+    from pjbench.encoders.pixel import PixelPredictor
+    from pjbench.probes.surprise import SurpriseConfig, scores_at, video_surprise
 
-
-def test_a_pixel_predictor_sees_visible_violations_only(suite: Path) -> None:
-    """The suite's known answer: visible splices are easy for copy-last, occluded ones are at chance."""
-    wins: dict[bool, list[bool]] = {True: [], False: []}
+    model = PixelPredictor(mode)
+    # the tiny videos have 24 frames at 6 fps: a 16-frame window spans 2/3 of a video, like the default
+    # protocol's 48-frame window (3/4 of a default video)
+    cfg = SurpriseConfig(window=16, stride=2, contexts=(4, 8, 12), tubelet=1, prefix_step=2)
     for design, _, v in _quadruplets(suite):
-        for k in ("1", "2"):
-            wins[design.occluded].append(
-                _copy_last_surprise(v[f"{k}_Impossible"]) > _copy_last_surprise(v[f"{k}_Possible"])
-            )
-    assert np.mean(wins[False]) >= 0.85
-    assert 0.2 <= np.mean(wins[True]) <= 0.8
+        surprise = {t: video_surprise(model, preprocess(x[::2].astype(np.uint8), model.preprocessing), cfg)
+                    for t, x in v.items()}
+        for c in cfg.contexts:
+            avg = {t: scores_at(sur, c)["avg"] for t, sur in surprise.items()}
+            gain1 = avg["1_Impossible"] - avg["1_Possible"]
+            gain2 = avg["2_Impossible"] - avg["2_Possible"]
+            if design.occluded:  # opposite, up to the codec's chroma subsampling (2 x 2 pixels)
+                assert abs(gain1 + gain2) <= 0.02 * (abs(gain1) + abs(gain2)), (design, c, gain1, gain2)
+                assert gain1 * gain2 < 0, (design, c, gain1, gain2)  # one pair right, one wrong: 50 %
+            else:
+                assert gain1 > 0 and gain2 > 0, (design, c, gain1, gain2)
+
+
+def test_objects_move_slowly_and_pass_behind_the_screens() -> None:
+    """Motion design (module docstring): the object moves by about its own size across the view in a
+    whole video; screens drift against it, so an occluded object shows on both sides of its screen."""
+    spec = SuiteSpec()
+    for design in plan_split(spec, "Main"):
+        quad = build_quadruplet(spec, design)
+        scene = quad.possible[0]
+        track = scene.tracks[0]
+        view_x = track.xy[:, 0] - scene.camera_x
+        assert TRAVEL[0] - 1e-9 <= abs(view_x[-1] - view_x[0]) <= TRAVEL[1] + 1e-9, design
+        if not design.occluded:
+            continue
+        for t in (0, spec.n_frames - 1):  # at both ends of the video P1's object sticks out of the screens
+            left, right = track.xy[t, 0] - track.body.half_width, track.xy[t, 0] + track.body.half_width
+            hidden = max(max(0.0, min(right, b.x1 + b.vx * t) - max(left, b.x0 + b.vx * t)) / (right - left)
+                         for b in scene.blocks if b.layer == "screen")
+            assert hidden <= 0.6, (design, t, hidden)
+
+
+def test_sliding_screens() -> None:
+    from pjbench.synthetic.render import render_scene
+    from pjbench.synthetic.world import Backdrop, Block, Scene, mirror_scene
+
+    with pytest.raises(ValueError, match="only screens slide"):
+        Block("w", 0.1, 0.2, 0.1, 0.2, (0, 0, 0), "wall", vx=0.01)
+    screen = Block("s", 0.1, 0.3, 0.2, 0.9, (0, 0, 255), "screen", vx=0.1)
+    scene = Scene(4, Backdrop((255, 255, 255), (0, 255, 0)), np.zeros(4), blocks=(screen,))
+    frames = render_scene(scene, 40)
+    blue = (frames[..., 2] == 255) & (frames[..., 0] == 0)
+    for t in range(4):  # the screen covers view x [0.1 + 0.1 t, 0.3 + 0.1 t): columns 4 + 4 t to 11 + 4 t
+        cols = np.flatnonzero(blue[t, 20])
+        assert (cols.min(), cols.max()) == (4 + 4 * t, 11 + 4 * t), (t, cols)
+    mirrored = mirror_scene(scene)
+    assert mirrored.blocks[0].vx == -0.1
+    assert np.abs(render_scene(mirrored, 40)[:, :, ::-1].astype(int) - frames).max() <= 1
 
 
 # --- determinism and idempotence ------------------------------------------------------------------------
