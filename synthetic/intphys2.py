@@ -491,7 +491,7 @@ def write_suite(out_dir: str | os.PathLike, spec: SuiteSpec, *, progress: bool =
         elif not overwrite:
             raise PjbenchError(
                 f"{out} holds a synthetic suite written with other parameters ({_describe(found)}; asked: "
-                f"{_describe(wanted)}). Pass overwrite=True to replace it, or choose another directory."
+                f"{_describe(wanted)}). Pass overwrite=True (CLI: --overwrite) to replace it, or choose another directory."
             )
     elif not partial_path.is_file() and not overwrite:
         # neither a suite of ours nor an interrupted run of ours: do not delete somebody else's files
@@ -499,7 +499,7 @@ def write_suite(out_dir: str | os.PathLike, spec: SuiteSpec, *, progress: bool =
         if foreign:
             raise PjbenchError(
                 f"{out} already holds {', '.join(foreign)} folders that are not a synthetic suite (no "
-                "suite.json). Choose an empty directory, or pass overwrite=True to replace them."
+                "suite.json). Choose an empty directory, or pass overwrite=True (CLI: --overwrite) to replace them."
             )
 
     out.mkdir(parents=True, exist_ok=True)
@@ -577,7 +577,7 @@ def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise PjbenchError(f"{path}: unreadable suite manifest ({exc}); delete it or pass overwrite=True") from exc
+        raise PjbenchError(f"{path}: unreadable suite manifest ({exc}); delete it or pass overwrite=True (CLI: --overwrite)") from exc
     return data if isinstance(data, dict) else {}
 
 
