@@ -149,6 +149,9 @@ def read_metadata(
     wrong columns, no rows) yields no items and one problem. Rows are numbered from 1 at the first data
     row (file line = row + 1). Videos are not looked at (see ``IntPhys2Task.validate``).
     """
+    import csv
+    import warnings
+
     import pandas as pd
 
     csv_path = Path(csv_path)
@@ -156,7 +159,10 @@ def read_metadata(
     try:
         # utf-8-sig: a BOM written by a spreadsheet would otherwise rename the first column.
         # index_col=False: a row with a stray extra field must not shift every column by one.
-        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False)
+        # Rows with surplus fields are reported below, by row; pandas' warning about them is noise.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False)
     except FileNotFoundError:
         return [], [DataError("metadata file not found", path=csv_path)]
     except pd.errors.EmptyDataError:
@@ -178,6 +184,12 @@ def read_metadata(
 
     items: list[VideoItem] = []
     problems: list[DataError] = []
+    # pandas drops surplus fields with only a warning: name those rows instead of losing data silently.
+    with open(csv_path, encoding="utf-8-sig", newline="") as fh:
+        for line_no, fields in enumerate(csv.reader(fh), start=1):
+            if line_no > 1 and fields and len(fields) != len(COLUMNS):
+                problems.append(DataError(f"{len(fields)} fields, expected {len(COLUMNS)} (file line {line_no})",
+                                          path=csv_path, row=line_no - 1))
     first_row_of_name: dict[str, int] = {}
     first_row_of_file: dict[str, int] = {}
 

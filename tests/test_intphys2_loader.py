@@ -438,3 +438,13 @@ def test_intphys2019_task_end_to_end(tmp_path):
     assert results.model["preprocessing"]["frame_step"] == 1 and results.model["preprocessing"]["sample_fps"] is None
     pa = results.metric("pairwise_accuracy", "avg")
     assert pa.n == 3 and pa.value == 0.0  # identical frames in all four movies: every comparison ties (= wrong)
+
+
+def test_stray_extra_field_does_not_shift_columns(tmp_path):
+    """pandas would take column 0 as the index when a data row has one field too many."""
+    rows = list(GOOD_ROWS)
+    rows[0] = rows[0] + ",surplus"
+    csv_path = write_csv(tmp_path / "Main", rows)
+    with pytest.raises(DataError, match="11 fields, expected 10") as err:
+        load_split(tmp_path, "Main")
+    assert err.value.row == 1 and f"{csv_path}, row 1" in str(err.value)
