@@ -85,7 +85,8 @@ class RunResults:
     """Contents of ``results.json``.
 
     task:       ``{name, split, data_root, data_fingerprint, limit, n_items (videos in the split), n_selected
-                (after --limit), n_scored, skipped: [{name, path, reason}]}``
+                (after --limit), n_scored, skipped: [{name, path, reason}], dev_split, n_dev_items, n_dev_scored,
+                dev_skipped}``
     model:      ``ModelInfo.to_dict()`` plus ``preprocessing`` (``Preprocessing.to_dict()``)
     protocol:   readout parameters, context-selection rule and the selected value, bootstrap settings
     metrics:    every number, with breakdown rows (``subset != "all"``)

@@ -240,6 +240,7 @@ def evaluate(
     _prepare_out(out, run_config, overwrite)
 
     dev_surprise: dict[str, dict[str, list[float]]] = {}
+    dev_skipped: list[dict[str, str]] = []
     if dev_items:
         dev_surprise, dev_skipped, _ = score_split(
             enc, dev_items, cfg, partial_path=out / ".partial" / f"dev-{dev_split}.jsonl", batch_size=batch_size,
@@ -293,7 +294,8 @@ def evaluate(
     results = RunResults(
         task={"name": task, "split": split, "data_root": str(Path(data_root).resolve()), "data_fingerprint": data_fp,
               "limit": limit, "n_items": n_in_split, "n_selected": len(items), "n_scored": len(records),
-              "skipped": skipped},
+              "skipped": skipped, "dev_split": dev_split, "n_dev_items": len(dev_items),
+              "n_dev_scored": len(dev_surprise), "dev_skipped": dev_skipped},
         model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict()},
         protocol=protocol, metrics=metrics, provenance=prov, files=files,
     )
