@@ -58,8 +58,9 @@ def run_predictor(predictor: Any, ctx_tokens: torch.Tensor, ctx_idx: torch.Tenso
                   mask_index: int) -> torch.Tensor:
     """``VJEPA2Predictor.forward`` with an explicit mask token.
 
-    HF's forward never passes ``mask_index`` on, so it always uses ``mask_tokens[1]``; the official
-    evaluation wrapper predicts with ``mask_tokens[0]``. Same layers, same order: ``mask_index=1``
+    HF's forward never passes ``mask_index`` on, so it always uses ``mask_tokens[1]``; the official code
+    wraps the predictor in ``PredictorMultiSeqWrapper``, which passes the index of the clip-length group:
+    0 for a single clip length, as in the surprise evaluation. Same layers, same order: ``mask_index=1``
     reproduces HF's output exactly (tested). Returns ``(B, n_targets, D_encoder)``.
     """
     emb, pos = predictor.embeddings(ctx_tokens, [ctx_idx], [tgt_idx], mask_index=mask_index)
