@@ -35,6 +35,10 @@ def _capped(lines: list[str], what: str) -> list[str]:
     return lines[:_MAX_LINES] + [f"... and {len(lines) - _MAX_LINES} more {what}"]
 
 
+# Videos per split in the official release (formats.md): Debug 5 scenes x 3 renders x 4, Main 253 scenes, HeldOut 86.
+OFFICIAL_VIDEOS = {"Debug": 60, "Main": 1012, "HeldOut": 344}
+
+
 def complete_pairs_only(records: Sequence[ItemRecord]) -> list[ItemRecord]:
     """Labelled records whose pair id has both a possible and an impossible scored video."""
     labels: dict[str | None, set[int]] = {}
@@ -161,6 +165,15 @@ class IntPhys2Task:
                 f"no IntPhys 2 split under {root}: expected {', '.join(self.splits)} folders there "
                 f"or in {root / loader.ROOT_DIR}"
             )
+        # The official release has fixed sizes; a smaller split is usually an interrupted download.
+        # (Suites written by `pjbench synth` carry a suite.json and have their own sizes.)
+        if not (root / "suite.json").is_file():
+            for split in present:
+                n = report.counts[split].get("videos")
+                if isinstance(n, int) and n != OFFICIAL_VIDEOS[split]:
+                    report.warnings.append(
+                        f"{split}: {n} videos, the official release has {OFFICIAL_VIDEOS[split]:,} (partial download?)"
+                    )
         return report
 
     def _validate_split(self, split: str, d: Path, report: ValidationReport, check_videos: bool) -> None:

@@ -448,3 +448,14 @@ def test_stray_extra_field_does_not_shift_columns(tmp_path):
     with pytest.raises(DataError, match="11 fields, expected 10") as err:
         load_split(tmp_path, "Main")
     assert err.value.row == 1 and f"{csv_path}, row 1" in str(err.value)
+
+
+def test_validate_warns_when_a_release_is_smaller_than_the_official_one(tmp_path, tiny_video):
+    from pjbench.intphys2.task import IntPhys2Task
+
+    root = make_tree(tmp_path, tiny_video)
+    report = IntPhys2Task().validate(root, check_videos=False)
+    assert any("Main: 4 videos, the official release has 1,012" in w for w in report.warnings)
+    (root / "suite.json").write_text("{}")  # a pjbench synthetic suite has its own sizes
+    report = IntPhys2Task().validate(root, check_videos=False)
+    assert not any("official release" in w for w in report.warnings)
