@@ -257,7 +257,7 @@ def evaluate(
     elif dev_items and dev_surprise and any(it.label is not None for it in dev_items):
         by_c = {c: build_records(dev_items, dev_surprise, c) for c in cfg.contexts}
         chosen, dev_scores = select_context(task_obj, by_c)
-        selection = {"rule": "dev", "dev_split": dev_split, "selected": chosen, "criterion": "pairwise_accuracy@avg",
+        selection = {"rule": "dev", "dev_split": dev_split, "selected": chosen, "criterion": task_obj.selection_criterion,
                      "dev_scores": dev_scores}
     else:
         chosen = cfg.contexts[(len(cfg.contexts) - 1) // 2]

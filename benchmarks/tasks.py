@@ -64,6 +64,7 @@ class Task(Protocol):
     splits: Sequence[str]
     default_split: str
     dev_split: str | None  # split used to choose hyper-parameters; never the reported one
+    selection_criterion: str  # what ``selection_score`` computes, recorded in the results
 
     def load(self, data_root: str | Path, split: str, limit: int | None = None) -> list[VideoItem]:
         """Items of ``split``. Raise :class:`pjbench.benchmarks.errors.DataError` naming file and row."""

@@ -25,6 +25,7 @@ import numpy as np
 from pjbench.benchmarks.bootstrap import cluster_bootstrap_ci_weighted
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.results import ItemRecord, MetricValue
+from pjbench.probes.surprise import AGGREGATIONS  # one definition: the readout produces them
 
 __all__ = [
     "AGGREGATIONS",
@@ -40,7 +41,6 @@ __all__ = [
     "weighted_quantile",
 ]
 
-AGGREGATIONS = ("avg", "max")
 BREAKDOWNS = ("condition", "Difficulty", "Camera", "visibility")
 THRESHOLD_QUANTILE = 0.9
 # The published absolute accuracy thresholds the *max* aggregation; a bare float threshold means that.

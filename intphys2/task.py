@@ -19,7 +19,7 @@ from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.results import ItemRecord, MetricValue
 from pjbench.benchmarks.tasks import ValidationReport, VideoItem
 from pjbench.intphys2 import loader
-from pjbench.intphys2.metrics import compute_metrics, pairwise_accuracy, thresholds_from_records
+from pjbench.intphys2.metrics import BREAKDOWNS, compute_metrics, pairwise_accuracy, thresholds_from_records
 from pjbench.intphys2.submission import answers_from_scores, write_submission
 
 __all__ = ["IntPhys2Task"]
@@ -61,7 +61,8 @@ class IntPhys2Task:
     splits = loader.SPLITS
     default_split = "Main"
     dev_split = "Debug"
-    breakdowns = ("condition", "Difficulty", "Camera", "visibility")
+    breakdowns = BREAKDOWNS
+    selection_criterion = "pairwise_accuracy@avg"
 
     # ----------------------------------------------------------------------------------------------
     def load(self, data_root: str | os.PathLike, split: str, limit: int | None = None) -> list[VideoItem]:
