@@ -65,7 +65,13 @@ class ItemRecord:
     surprise: ``{context_length: [per-window surprise, ...]}`` (keys are strings in JSON). With
               ``max_context_mode`` the first-window losses of the shorter prefixes come first.
     scores:   per-aggregation score at the context the run reports (``{"avg": s, "max": s}``).
-    label:    1 = possible, 0 = impossible, ``None`` = unknown (HeldOut).
+    label:    surprise tasks: 1 = possible, 0 = impossible; QA tasks: index of the right candidate;
+              ``None`` = unknown (HeldOut / test).
+    from_cache: the item's outputs were read from the feature cache or an interrupted run, not computed.
+    prediction: QA tasks: index of the chosen candidate (``None`` = no / unparseable answer, counted wrong).
+    candidate_scores: QA tasks: the probe's score per candidate (empty for answer files).
+    correct:  QA tasks: ``prediction == label`` (``None`` when the label is unknown).
+    fold:     probe track: the cross-validation fold in which the item was held out.
     """
 
     name: str
@@ -78,6 +84,10 @@ class ItemRecord:
     surprise: dict[str, list[float]] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     from_cache: bool = False
+    prediction: int | None = None
+    candidate_scores: list[float] = field(default_factory=list)
+    correct: bool | None = None
+    fold: int | None = None
 
 
 @dataclass

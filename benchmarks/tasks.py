@@ -39,6 +39,25 @@ class VideoItem:
     row: int | None = None
 
 
+@dataclass(frozen=True)
+class QAItem(VideoItem):
+    """One question about one video, with candidate answers (MVPBench, CausalVQA).
+
+    label:      index of the right candidate in ``candidates`` (0-based), ``None`` when unknown (test split).
+    pair_id:    items answered as a unit (MVPBench: ``video_id`` minus its last ``_<idx>``; CausalVQA: ``qid``,
+                asked twice with the two choice lists).
+    question:   the question text; candidates: candidate answers in the release's order.
+    answer_keys: what a submission / prediction file calls each candidate (MVPBench: the candidate text;
+                CausalVQA: the option numbers ``"1"``..``"5"``), aligned with ``candidates``.
+    source:     data source (MVPBench ``source``; CausalVQA: ``"egoexo4d"``); also in ``strata``.
+    """
+
+    question: str = ""
+    candidates: tuple[str, ...] = ()
+    answer_keys: tuple[str, ...] = ()
+    source: str | None = None
+
+
 @dataclass
 class ValidationReport:
     """What ``pjbench validate`` prints. ``errors`` make the exit status non-zero; ``warnings`` do not."""
@@ -56,15 +75,14 @@ class ValidationReport:
 
 @runtime_checkable
 class Task(Protocol):
-    """A benchmark. Implementations: :class:`pjbench.intphys2.task.IntPhys2Task`."""
+    """A benchmark: what every task implements, whatever its readout."""
 
     name: str
     description: str
-    readout: str  # "surprise" or "probe"
+    readout: str  # "surprise" (SurpriseTask) or "probe" (QATask)
     splits: Sequence[str]
     default_split: str
     dev_split: str | None  # split used to choose hyper-parameters; never the reported one
-    selection_criterion: str  # what ``selection_score`` computes, recorded in the results
 
     def load(self, data_root: str | Path, split: str, limit: int | None = None) -> list[VideoItem]:
         """Items of ``split``. Raise :class:`pjbench.benchmarks.errors.DataError` naming file and row."""
@@ -75,7 +93,7 @@ class Task(Protocol):
 
     def metrics(self, records: Sequence["ItemRecord"], *, n_boot: int, seed: int, threshold: Any = None) -> list["MetricValue"]:
         """All numbers of the results file from per-item records (headline and breakdown rows).
-        ``threshold`` is whatever :meth:`thresholds` returned on the dev split (or None)."""
+        ``threshold`` (surprise tasks) is whatever :meth:`SurpriseTask.thresholds` returned on the dev split."""
         ...
 
     def has_split(self, data_root: str | Path, split: str) -> bool:
@@ -85,6 +103,14 @@ class Task(Protocol):
     def dev_splits_for(self, split: str) -> Sequence[str]:
         """Candidate dev splits for reporting ``split``, in order of preference; never ``split`` itself."""
         ...
+
+
+@runtime_checkable
+class SurpriseTask(Task, Protocol):
+    """A task scored zero-shot by the surprise readout (IntPhys 2). Implementation:
+    :class:`pjbench.intphys2.task.IntPhys2Task`."""
+
+    selection_criterion: str  # what ``selection_score`` computes, recorded in the results
 
     def selection_score(self, records: Sequence["ItemRecord"]) -> float | None:
         """The criterion hyper-parameters are chosen by on the dev split (higher is better)."""
@@ -96,6 +122,23 @@ class Task(Protocol):
 
     def write_submission(self, path: Path, records: Sequence["ItemRecord"], thresholds: Any) -> Path | None:
         """Leaderboard file for an unlabelled split, or None if the task has none."""
+        ...
+
+
+@runtime_checkable
+class QATask(Task, Protocol):
+    """A multiple-choice task on videos (MVPBench, CausalVQA): items are :class:`QAItem`; records carry
+    ``prediction`` / ``correct``; scored by the attentive-probe track or from answer files."""
+
+    n_choices: int  # candidates per item (MVPBench 2, CausalVQA 5)
+
+    def parse_answer(self, answer: Any, item: QAItem) -> int | None:
+        """Candidate index of a model's answer (a letter, option number, candidate text or free text, as the
+        official scorer reads it), or ``None`` when it cannot be parsed (counted wrong)."""
+        ...
+
+    def write_submission(self, path: Path, records: Sequence["ItemRecord"], items: Sequence[QAItem]) -> Path | None:
+        """Leaderboard file in the format the official leaderboard accepts (validated before writing)."""
         ...
 
 
