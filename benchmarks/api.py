@@ -33,13 +33,24 @@ def synth(out: str | os.PathLike, **kwargs: Any) -> Path:
     return write_intphys2_suite(out, **kwargs)
 
 
-def report(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, title: str | None = None) -> Path:
-    """Render run directories into one self-contained HTML report."""
+def report(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, title: str | None = None, *,
+           n_boot: int = 1000, seed: int = 0, exports: bool = True) -> Path:
+    """Render run directories (or glob patterns, or folders of runs) into one self-contained HTML report,
+    plus leaderboard.csv/.json/.md next to it (``exports``)."""
     from pjbench.reports import build_report
 
     if not run_dirs:
         raise PjbenchError("give at least one run directory")
-    return build_report(list(run_dirs), out, title=title)
+    return build_report(list(run_dirs), out, title=title, n_boot=n_boot, seed=seed, exports=exports)
+
+
+def compare(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: int = 1000, seed: int = 0,
+            min_shared: int | None = None):
+    """Paired differences ``A − B`` of the headline metric, overall and per stratum, on the pairs both runs
+    scored; see :func:`pjbench.reports.comparison.compare_runs`."""
+    from pjbench.reports.comparison import compare_runs
+
+    return compare_runs(run_a, run_b, n_boot=n_boot, seed=seed, min_shared=min_shared)
 
 
 def list_models() -> list[dict[str, Any]]:
@@ -53,8 +64,9 @@ def list_tasks() -> list[dict[str, Any]]:
 
 
 def offline_models() -> list[str]:
-    """Built-in models that run without downloading anything (what ``demo`` evaluates)."""
-    return [m["name"] for m in list_models() if m.get("offline")]
+    """Built-in models that run without downloading anything and have a surprise readout (what ``demo``
+    evaluates on its IntPhys 2-format suite)."""
+    return [m["name"] for m in list_models() if m.get("offline") and "surprise" in str(m.get("readouts", ""))]
 
 
 def demo(

@@ -30,6 +30,22 @@ def _user_errors(fn):
     return wrapper
 
 
+def _model_args(ctx, param, value):
+    """``--model-arg layer=-4 --model-arg pool=mean`` -> ``{"layer": -4, "pool": "mean"}`` (JSON values where they parse)."""
+    import json
+
+    out = {}
+    for item in value or ():
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
 def _int_list(ctx, param, value):
     if value is None:
         return None
@@ -74,10 +90,15 @@ def main() -> None:
 @click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
 @click.option("--overwrite", type=click.Choice(["only-missing", "always", "never"]), default="only-missing", show_default=True,
               help="Reuse finished items of an interrupted run in --out, start over, or refuse to touch an existing run.")
+@click.option("--model-arg", "model_args", multiple=True, callback=_model_args, metavar="KEY=VALUE",
+              help="Extra argument for the model's factory, e.g. layer=-4 (repeatable); part of the model's identity.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Feature cache root. Default: $PJBENCH_CACHE, else $XDG_CACHE_HOME/pjbench or ~/.cache/pjbench.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @_user_errors
 def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, device, seed, workers, context, dev_split,
-             frame_step, window, stride, contexts, max_context_mode, n_boot, overwrite, quiet):
+             frame_step, window, stride, contexts, max_context_mode, n_boot, overwrite, model_args, cache_dir, no_cache, quiet):
     """Score a model on a task and write results.json + items.jsonl to --out."""
     from pjbench.benchmarks.api import evaluate
 
@@ -87,6 +108,7 @@ def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, 
         model, data_root, out, task=task, split=split, checkpoint=checkpoint, limit=limit, batch_size=batch_size,
         device=device, seed=seed, workers=workers, context=context, dev_split=dev_split, frame_step=frame_step, window=window, stride=stride,
         contexts=contexts, max_context_mode=max_context_mode, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
+        model_args=model_args, cache=not no_cache, cache_dir=cache_dir,
     )
     head = results.metric("pairwise_accuracy", "avg")
     if head is not None and head.value is not None:
@@ -94,6 +116,10 @@ def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, 
                    f"{100 * head.value:.1f} [{100 * head.ci_low:.1f}, {100 * head.ci_high:.1f}] over {head.n} pairs "
                    f"(chance {100 * head.chance:.0f}); context {results.protocol['context_selection']['selected']} "
                    f"({results.protocol['context_selection']['rule']})")
+    t = results.task
+    if t.get("n_from_cache") or t.get("n_from_previous_run"):
+        click.echo(f"{t['n_computed']} of {t['n_scored']} videos computed; {t['n_from_cache']} served from the feature "
+                   f"cache, {t['n_from_previous_run']} from the interrupted run in --out")
     if results.task["skipped"]:
         click.echo(f"skipped {len(results.task['skipped'])} of {results.task['n_items']} videos (see results.json)", err=True)
     click.echo(f"results: {path}")
@@ -123,6 +149,58 @@ def list_cmd(what):
             click.echo(f"  {t['name']:<20} {t['description']}")
             dev = t.get("dev_split") or "none (context fixed, threshold on the split itself)"
             click.echo(f"  {'':<20} splits: {t.get('splits')}; default {t.get('default_split')}; dev split {dev}")
+
+
+@main.group("cache")
+def cache_group() -> None:
+    """See and manage the feature cache ($PJBENCH_CACHE, else the XDG cache folder)."""
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+@cache_group.command("ls")
+@click.option("--model", default=None, help="Only this model name.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@_user_errors
+def cache_ls(model, cache_dir):
+    """Cached model identities with their stores, entry counts and sizes."""
+    from pjbench.benchmarks.cache import FeatureCache
+
+    cache = FeatureCache(cache_dir)
+    rows = [r for r in cache.models() if model is None or r["name"] == model]
+    click.echo(f"cache: {cache.root}")
+    if not rows:
+        click.echo("  (empty)")
+    for r in rows:
+        click.echo(f"  {r['name']}  identity {r['key']}  {r['entries']} entries, {_size(r['bytes'])}")
+        click.echo(f"      checkpoint: {r['checkpoint'] or '-'}" + (f" @ {r['revision']}" if r.get("revision") else ""))
+        for st in r["stores"]:
+            click.echo(f"      {st['store']}: {st['entries']} entries, {_size(st['bytes'])}")
+    click.echo(f"{len(rows)} model identit{'y' if len(rows) == 1 else 'ies'}, "
+               f"{sum(r['entries'] for r in rows)} entries, {_size(sum(r['bytes'] for r in rows))}")
+
+
+@cache_group.command("clear")
+@click.option("--model", default=None, help="Only entries of this model name (every identity under it).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@_user_errors
+def cache_clear(model, cache_dir, yes):
+    """Delete cached entries (all, or one model's)."""
+    from pjbench.benchmarks.cache import FeatureCache
+
+    cache = FeatureCache(cache_dir)
+    what = f"entries of model {model}" if model else "every entry"
+    if not yes:
+        click.confirm(f"delete {what} under {cache.root}?", abort=True)
+    n, size = cache.clear(model)
+    click.echo(f"removed {n} model identit{'y' if n == 1 else 'ies'} ({_size(size)}) from {cache.root}")
 
 
 @main.command("validate")
@@ -170,12 +248,38 @@ def synth_cmd(out, seed, scale, resolution, fps, n_frames, overwrite):
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--title", default=None)
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True,
+              help="Bootstrap resamples of the paired significance tests.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of those resamples.")
+@click.option("--no-exports", is_flag=True, help="Do not write leaderboard.csv/.json/.md next to the HTML.")
 @_user_errors
-def report_cmd(run_dirs, out, title):
-    """Render one or more run directories into a self-contained HTML report."""
+def report_cmd(run_dirs, out, title, n_boot, seed, no_exports):
+    """Render run directories (or quoted globs, or a folder of runs) into a self-contained HTML report,
+    with leaderboard.csv, leaderboard.json and leaderboard.md next to it."""
     from pjbench.benchmarks.api import report
 
-    click.echo(f"report: {report(run_dirs, out, title=title)}")
+    path = report(run_dirs, out, title=title, n_boot=n_boot, seed=seed, exports=not no_exports)
+    click.echo(f"report: {path}")
+    if not no_exports:
+        for name in ("leaderboard.csv", "leaderboard.json", "leaderboard.md"):
+            click.echo(f"{name}: {path.parent / name}")
+
+
+@main.command("compare")
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--min-shared", type=click.IntRange(min=1), default=None,
+              help="Warn below this many shared pairs. Default: 30.")
+@_user_errors
+def compare_cmd(run_a, run_b, n_boot, seed, min_shared):
+    """Is run A better than run B? Paired differences of the headline metric on the pairs both scored,
+    overall and per stratum, with 95 % CI and p-value."""
+    from pjbench.benchmarks.api import compare
+
+    result = compare(run_a, run_b, n_boot=n_boot, seed=seed, min_shared=min_shared)
+    click.echo(result.table())
 
 
 @main.command("demo")

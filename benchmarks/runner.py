@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from pjbench.benchmarks.cache import CacheStore, FeatureCache, model_identity, video_fingerprint
 from pjbench.benchmarks.errors import PjbenchError, VideoError
 from pjbench.benchmarks.provenance import base_provenance, fingerprint_items, utcnow
 from pjbench.benchmarks.results import (
@@ -43,22 +44,38 @@ RUN_CONFIG_FILE = "run_config.json"
 
 
 class ClipDataset(torch.utils.data.Dataset):
-    """Decodes and preprocesses one video per index; errors come back as values (recorded as skips)."""
+    """Per index: the cached outputs of the video if the cache has them, else the decoded, preprocessed clip.
 
-    def __init__(self, items: Sequence[VideoItem], pp: Preprocessing):
+    Runs in DataLoader workers, so fingerprinting (reading the file) and decoding are parallel. Errors come
+    back as values (recorded as skips). Returns ``(i, fingerprint, cached arrays | None, clip | None, error)``.
+    """
+
+    def __init__(self, items: Sequence[VideoItem], pp: Preprocessing, store: CacheStore | None = None,
+                 read_cache: bool = True):
         self.items = list(items)
         self.pp = pp
+        self.store = store
+        self.read_cache = read_cache
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
+    def __getitem__(self, i: int) -> tuple[int, str | None, dict[str, np.ndarray] | None, torch.Tensor | None, str | None]:
         item = self.items[i]
+        fp = None
         try:
+            if self.store is not None and self.store.enabled:
+                fp = video_fingerprint(item.path)
+                if self.read_cache:
+                    cached = self.store.get(fp)
+                    if cached is not None:
+                        return i, fp, cached, None, None
             frames = decode_video(item.path, frame_step=self.pp.frame_step, sample_fps=self.pp.sample_fps)
-            return i, preprocess(frames, self.pp), None
+            return i, fp, None, preprocess(frames, self.pp), None
         except VideoError as exc:
-            return i, None, str(exc)
+            return i, fp, None, None, str(exc)
+        except PjbenchError as exc:  # e.g. the file vanished before fingerprinting
+            return i, fp, None, None, str(exc)
 
 
 def _as_is(sample: Any) -> Any:
@@ -67,6 +84,21 @@ def _as_is(sample: Any) -> Any:
 
 def _default_workers() -> int:
     return min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+def _surprise_to_arrays(surprise: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"c{c}": np.asarray(v, dtype=np.float32) for c, v in surprise.items()}
+
+
+def _arrays_to_surprise(arrays: dict[str, np.ndarray], cfg: SurpriseConfig) -> dict[str, list[float]] | None:
+    """Cached arrays -> ``{"12": [...], ...}``; ``None`` if the entry lacks a context of ``cfg`` (treated as a miss)."""
+    out = {}
+    for c in cfg.contexts:
+        arr = arrays.get(f"c{c}")
+        if arr is None:
+            return None
+        out[str(c)] = [float(x) for x in arr]
+    return out
 
 
 def score_split(
@@ -79,55 +111,76 @@ def score_split(
     workers: int | None = None,
     desc: str = "scoring",
     progress: bool = True,
-) -> tuple[dict[str, dict[str, list[float]]], list[dict[str, str]], int]:
-    """Surprise for every item, resuming from ``partial_path``.
+    store: CacheStore | None = None,
+    read_cache: bool = True,
+) -> tuple[dict[str, dict[str, list[float]]], list[dict[str, str]], dict[str, str]]:
+    """Surprise for every item, resuming from ``partial_path`` and reading/writing the feature cache ``store``.
 
-    Returns ``(surprise by item name, skipped [{name, path, reason}], n_from_previous_run)``."""
+    Returns ``(surprise by item name, skipped [{name, path, reason}], origin by item name)`` where origin is
+    ``"previous_run"`` (the partial file of an interrupted run in the same --out), ``"cache"`` or ``"computed"``."""
     done: dict[str, dict[str, list[float]]] = {}
     skipped: dict[str, dict[str, str]] = {}
+    origin: dict[str, str] = {}
     if partial_path.exists():
         for row in read_jsonl(partial_path):
             if "skip" in row:
                 skipped[row["name"]] = {"name": row["name"], "path": row["path"], "reason": row["skip"]}
             else:
                 done[row["name"]] = row["surprise"]
+                origin[row["name"]] = "cache" if row.get("origin") == "cache" else "previous_run"
     wanted = {it.name for it in items}
     done = {k: v for k, v in done.items() if k in wanted}
     skipped = {k: v for k, v in skipped.items() if k in wanted}
-    resumed = len(done)
+    origin = {k: v for k, v in origin.items() if k in done}
     todo = [it for it in items if it.name not in done and it.name not in skipped]
     if not todo:
-        return done, list(skipped.values()), resumed
+        return done, list(skipped.values()), origin
     workers = _default_workers() if workers is None else workers
     loader = torch.utils.data.DataLoader(
-        ClipDataset(todo, model.preprocessing), batch_size=None, num_workers=workers, collate_fn=_as_is,
-        prefetch_factor=2 if workers else None,
+        ClipDataset(todo, model.preprocessing, store=store, read_cache=read_cache), batch_size=None,
+        num_workers=workers, collate_fn=_as_is, prefetch_factor=2 if workers else None,
     )
     partial_path.parent.mkdir(parents=True, exist_ok=True)
     with open(partial_path, "a", encoding="utf-8") as log, tqdm(
         total=len(items), initial=len(items) - len(todo), desc=desc, unit="video", disable=not progress
     ) as bar:
-        for i, clip, error in loader:
+        for i, fp, cached, clip, error in loader:
             item = todo[i]
-            if error is None:
-                try:
-                    surprise = video_surprise(model, clip, cfg, batch_size=batch_size)
-                except ValueError as exc:  # e.g. shorter than one window: a recorded skip, not a crash
-                    error = f"{item.path}: {exc}"
-            if error is not None:
+            result = _arrays_to_surprise(cached, cfg) if cached is not None else None
+            if result is not None:
+                origin[item.name] = "cache"
+            elif error is None:
+                if clip is None:  # an incomplete cache entry: decode now
+                    try:
+                        frames = decode_video(item.path, frame_step=model.preprocessing.frame_step,
+                                              sample_fps=model.preprocessing.sample_fps)
+                        clip = preprocess(frames, model.preprocessing)
+                    except VideoError as exc:
+                        error = str(exc)
+                if error is None:
+                    try:
+                        surprise = video_surprise(model, clip, cfg, batch_size=batch_size)
+                    except ValueError as exc:  # e.g. shorter than one window: a recorded skip, not a crash
+                        error = f"{item.path}: {exc}"
+                    else:
+                        result = {str(c): [float(x) for x in v] for c, v in surprise.items()}
+                        origin[item.name] = "computed"
+                        if store is not None and fp is not None:
+                            store.put(fp, _surprise_to_arrays(surprise), meta={"name": item.name})
+            if error is not None or result is None:
                 skipped[item.name] = {"name": item.name, "path": str(item.path), "reason": error}
                 row = {"name": item.name, "path": str(item.path), "skip": error}
             else:
-                done[item.name] = {str(c): [float(x) for x in v] for c, v in surprise.items()}
-                row = {"name": item.name, "surprise": done[item.name]}
+                done[item.name] = result
+                row = {"name": item.name, "surprise": result, "origin": origin[item.name]}
             log.write(json.dumps(row) + "\n")
             log.flush()
             bar.update(1)
-    return done, list(skipped.values()), resumed
+    return done, list(skipped.values()), origin
 
 
 def build_records(items: Sequence[VideoItem], surprise: dict[str, dict[str, list[float]]], context: int,
-                  resumed_names: set[str] | None = None) -> list[ItemRecord]:
+                  origin: dict[str, str] | None = None) -> list[ItemRecord]:
     records = []
     for it in items:
         if it.name not in surprise:
@@ -136,7 +189,7 @@ def build_records(items: Sequence[VideoItem], surprise: dict[str, dict[str, list
         records.append(ItemRecord(
             name=it.name, split=it.split, path=str(it.path), label=it.label, pair_id=it.pair_id,
             cluster=it.cluster, strata=dict(it.strata), surprise=s, scores=scores_at(s, context),
-            from_cache=bool(resumed_names and it.name in resumed_names),
+            from_cache=bool(origin and origin.get(it.name, "computed") != "computed"),
         ))
     return records
 
@@ -182,12 +235,20 @@ def evaluate(
     n_boot: int = 1000,
     overwrite: str = "only-missing",
     progress: bool = True,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    model_args: dict[str, Any] | None = None,
 ) -> tuple[RunResults, Path]:
     """Score ``model`` on ``task``/``split`` under ``data_root``; write ``results.json`` + ``items.jsonl`` to ``out``.
 
     Context length: ``context`` fixes it; otherwise it is chosen on the task's dev split (IntPhys 2: Debug;
     for HeldOut: Main, else Debug) when that split exists and is not the reported one, else it is fixed at
     half the window. The HeldOut split also gets ``submission.jsonl`` thresholded on the dev split.
+
+    Per-video surprise is read from / written to the feature cache (``cache_dir``, default ``$PJBENCH_CACHE``
+    or the XDG cache) under the model's identity; ``cache=False`` neither reads nor writes it, and
+    ``overwrite="always"`` recomputes every video and rewrites its entry. ``model_args`` go to the model's
+    factory (e.g. ``{"layer": -4}``) and become part of its identity.
     Returns ``(results, path to results.json)``.
     """
     t0 = time.time()
@@ -210,7 +271,11 @@ def evaluate(
     if not items:
         raise PjbenchError(f"{data_root}: split {split} has no items")
 
-    enc = MODELS.build(model, checkpoint=checkpoint, device=device)
+    enc = MODELS.build(model, checkpoint=checkpoint, device=device, **(model_args or {}))
+    readouts = getattr(enc.info, "readouts", ("surprise",))
+    if task_obj.readout == "surprise" and "surprise" not in readouts:
+        raise PjbenchError(f"model {model} has no surprise readout (it offers: {', '.join(readouts)}); "
+                           f"task {task} is scored by surprise -- see `pjbench list`")
     if frame_step is not None:  # a fixed step replaces the model's fps-based sampling
         enc.preprocessing = dataclasses.replace(enc.preprocessing, frame_step=frame_step, sample_fps=None)
     cfg = SurpriseConfig.for_model(enc.preprocessing, window=window, stride=stride, contexts=contexts,
@@ -238,16 +303,21 @@ def evaluate(
         "model": enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "protocol": cfg.to_dict(),
     }
     _prepare_out(out, run_config, overwrite)
+    identity = model_identity(enc)
+    store = FeatureCache(cache_dir, enabled=cache).store(
+        identity, "surprise", {"readout": "surprise", **cfg.to_dict()})
+    read_cache = overwrite != "always"
 
     dev_surprise: dict[str, dict[str, list[float]]] = {}
     dev_skipped: list[dict[str, str]] = []
     if dev_items:
         dev_surprise, dev_skipped, _ = score_split(
             enc, dev_items, cfg, partial_path=out / ".partial" / f"dev-{dev_split}.jsonl", batch_size=batch_size,
-            workers=workers, desc=f"{enc.info.name} {task}/{dev_split} (dev)", progress=progress)
-    surprise, skipped, n_resumed = score_split(
+            workers=workers, desc=f"{enc.info.name} {task}/{dev_split} (dev)", progress=progress, store=store,
+            read_cache=read_cache)
+    surprise, skipped, origin = score_split(
         enc, items, cfg, partial_path=out / ".partial" / f"{split}.jsonl", batch_size=batch_size, workers=workers,
-        desc=f"{enc.info.name} {task}/{split}", progress=progress)
+        desc=f"{enc.info.name} {task}/{split}", progress=progress, store=store, read_cache=read_cache)
     if not surprise:
         raise PjbenchError(f"no video of {split} could be scored; first problem: {skipped[0]['reason'] if skipped else '?'}")
 
@@ -263,7 +333,7 @@ def evaluate(
         chosen = cfg.contexts[(len(cfg.contexts) - 1) // 2]
         selection = {"rule": "fixed", "selected": chosen, "why": "no separate labelled dev split; default = middle context"}
 
-    records = build_records(items, surprise, chosen, resumed_names=set(list(surprise)[:n_resumed]))
+    records = build_records(items, surprise, chosen, origin=origin)
     dev_records = build_records(dev_items, dev_surprise, chosen) if dev_items else []
     thresholds = task_obj.thresholds(dev_records) if dev_records else {}
     if thresholds:
@@ -288,15 +358,20 @@ def evaluate(
 
     prov = base_provenance(seed, device)
     prov["started_at"] = started_at
-    prov.update({"finished_at": utcnow(), "wall_time_s": round(time.time() - t0, 3), "n_from_previous_run": n_resumed})
+    prov.update({"finished_at": utcnow(), "wall_time_s": round(time.time() - t0, 3)})
+    n_origin = {k: sum(1 for r in records if origin.get(r.name) == k) for k in ("computed", "cache", "previous_run")}
     protocol = {"readout": task_obj.readout, **cfg.to_dict(), "context_selection": selection, "threshold": threshold,
                 "n_boot": n_boot, "ci_level": 0.95, "batch_size": batch_size}
     results = RunResults(
         task={"name": task, "split": split, "data_root": str(Path(data_root).resolve()), "data_fingerprint": data_fp,
               "limit": limit, "n_items": n_in_split, "n_selected": len(items), "n_scored": len(records),
               "skipped": skipped, "dev_split": dev_split, "n_dev_items": len(dev_items),
-              "n_dev_scored": len(dev_surprise), "dev_skipped": dev_skipped},
-        model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict()},
+              "n_dev_scored": len(dev_surprise), "dev_skipped": dev_skipped,
+              "n_computed": n_origin["computed"], "n_from_cache": n_origin["cache"],
+              "n_from_previous_run": n_origin["previous_run"]},
+        model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "identity": identity,
+               "cache": {"enabled": cache, "root": str(FeatureCache(cache_dir).root) if cache else None,
+                         "store": store.key}},
         protocol=protocol, metrics=metrics, provenance=prov, files=files,
     )
     return results, write_results(out, results)

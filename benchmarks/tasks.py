@@ -161,3 +161,21 @@ TASKS.register(
     default_split="dev",
     dev_split=None,
 )
+TASKS.register(
+    "mvpbench",
+    "pjbench.mvpbench.task:MVPBenchTask",
+    "MVPBench: minimal video pairs, 2-choice questions (pair accuracy, macro over 4 configs)",
+    readout="probe",
+    splits="full, mini",
+    default_split="mini",
+    dev_split=None,
+)
+TASKS.register(
+    "causalvqa",
+    "pjbench.causalvqa.task:CausalVQATask",
+    "CausalVQA: 5-option causal questions on Ego-Exo4D clips, each asked twice (paired accuracy)",
+    readout="probe",
+    splits="debug, test",
+    default_split="debug",
+    dev_split=None,
+)

@@ -10,13 +10,15 @@ from pjbench.benchmarks.registry import Registry
 
 MODELS: Registry = Registry("model", entry_point_group="pjbench.encoders")
 
-_VJEPA2_SURPRISE = dict(frames=48, sample_fps=6.0, frame_step=10, tubelet=2, patch=16, readouts="surprise")
+_VJEPA2_SURPRISE = dict(frames=48, sample_fps=6.0, frame_step=10, tubelet=2, patch=16, readouts="surprise,features")
+# `params`: approximate parameter count of the released encoder, shown by `pjbench list`
+_VJEPA2_PARAMS = {"vitl": "300M", "vith": "600M", "vitg": "1B"}
 
 MODELS.register(
     "vjepa2",
     "pjbench.encoders.vjepa2_hf:load_vjepa2",
-    "V-JEPA 2 encoder + predictor via transformers VJEPA2Model (HF id or local dir)",
-    checkpoint="facebook/vjepa2-vitl-fpc64-256", resolution=256, offline=False, **_VJEPA2_SURPRISE,
+    "V-JEPA 2 encoder + predictor via transformers VJEPA2Model (HF id, local dir, or official .pt: variant inferred)",
+    checkpoint="facebook/vjepa2-vitl-fpc64-256", resolution=256, offline=False, params="300M", **_VJEPA2_SURPRISE,
 )
 for _name, _hf_id, _res in [
     ("vjepa2-vitl", "facebook/vjepa2-vitl-fpc64-256", 256),
@@ -28,17 +30,18 @@ for _name, _hf_id, _res in [
         _name,
         "pjbench.encoders.vjepa2_hf:load_vjepa2",
         f"V-JEPA 2 {_name.split('-', 1)[1].upper()} encoder + predictor ({_hf_id})",
-        defaults={"checkpoint": _hf_id, "name": _name},
-        checkpoint=_hf_id, resolution=_res, offline=False, **_VJEPA2_SURPRISE,
+        defaults={"checkpoint": _hf_id, "name": _name, "variant": _name.split("-", 1)[1]},  # variant: for official .pt
+        checkpoint=_hf_id, resolution=_res, offline=False, params=_VJEPA2_PARAMS[_name.split("-")[1]],
+        **_VJEPA2_SURPRISE,
     )
 MODELS.register(
     "vjepa2-tiny-random",
     "pjbench.encoders.vjepa2_hf:load_tiny_random",
     "Random-init tiny V-JEPA 2 (hidden 64, crop 64): full predictor path offline; a control, ~chance",
-    checkpoint=None, resolution=64, offline=True, **_VJEPA2_SURPRISE,
+    checkpoint=None, resolution=64, offline=True, params="0.18M", **_VJEPA2_SURPRISE,
 )
 _PIXEL = dict(checkpoint=None, resolution=32, frames=48, sample_fps=6.0, frame_step=10, tubelet=1, patch=4,
-              readouts="surprise", offline=True, baseline=True)
+              readouts="surprise", offline=True, baseline=True, params=0)
 MODELS.register(
     "pixel-copy-last",
     "pjbench.encoders.pixel:copy_last",
@@ -50,4 +53,45 @@ MODELS.register(
     "pjbench.encoders.pixel:linear",
     "Baseline: linear extrapolation of the last two context frames (32 px RGB patches)",
     **_PIXEL,
+)
+
+# VideoMAE: 16 frames at 224 px, tubelet 2, patch 16; sampled at 6 fps like every surprise model here.
+_VIDEOMAE = dict(resolution=224, frames=16, sample_fps=6.0, frame_step=10, tubelet=2, patch=16, offline=False)
+for _name, _hf_id, _params, _readouts, _what in [
+    ("videomae-base", "MCG-NJU/videomae-base", "86M", "surprise,features", "ViT-B, K400 self-supervised, with decoder"),
+    ("videomae-large", "MCG-NJU/videomae-large", "304M", "surprise,features", "ViT-L, K400 self-supervised, with decoder"),
+    ("videomae-base-k400", "MCG-NJU/videomae-base-finetuned-kinetics", "86M", "features",
+     "ViT-B fine-tuned on K400 labels, no decoder"),
+]:
+    MODELS.register(
+        _name,
+        "pjbench.encoders.videomae:load_videomae",
+        f"VideoMAE {_what} ({_hf_id}); surprise = masked-future pixel reconstruction error"
+        if "surprise" in _readouts else f"VideoMAE {_what} ({_hf_id}): token features only",
+        defaults={"checkpoint": _hf_id, "name": _name},
+        checkpoint=_hf_id, params=_params, readouts=_readouts, **_VIDEOMAE,
+    )
+MODELS.register(
+    "videomae-tiny-random",
+    "pjbench.encoders.videomae:load_tiny_random",
+    "Random-init tiny VideoMAE with decoder (hidden 32, 64 px, 8 frames): pixel-surprise path offline; a control",
+    checkpoint=None, resolution=64, frames=8, sample_fps=6.0, frame_step=10, tubelet=2, patch=16,
+    readouts="surprise,features", offline=True, control=True, params="0.13M",
+)
+# DINOv2 per frame (tubelet 1, patch 14): the image-only control, features only.
+_DINOV2 = dict(resolution=224, frames=16, sample_fps=6.0, frame_step=10, tubelet=1, patch=14, readouts="features",
+               offline=False)
+for _name, _params in [("dinov2-small", "22M"), ("dinov2-base", "86M"), ("dinov2-large", "304M")]:
+    MODELS.register(
+        _name,
+        "pjbench.encoders.dinov2:load_dinov2",
+        f"DINOv2 {_name.split('-')[1]} on every frame independently (facebook/{_name}): image-only features",
+        defaults={"checkpoint": f"facebook/{_name}", "name": _name},
+        checkpoint=f"facebook/{_name}", params=_params, **_DINOV2,
+    )
+MODELS.register(
+    "dinov2-tiny-random",
+    "pjbench.encoders.dinov2:load_tiny_random",
+    "Random-init tiny DINOv2 per frame (hidden 32, 56 px): image-only features path offline; a control",
+    checkpoint=None, **{**_DINOV2, "resolution": 56, "offline": True}, control=True, params="0.04M",
 )

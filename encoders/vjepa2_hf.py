@@ -34,10 +34,21 @@ def hash_weights(directory: str | os.PathLike) -> str | None:
     h = hashlib.sha256()
     for path in files:
         h.update(path.name.encode())
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        _hash_update(h, path)
     return "sha256:" + h.hexdigest()
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    """sha256 of one weight file's content (equals ``sha256sum FILE``; the name does not enter)."""
+    h = hashlib.sha256()
+    _hash_update(h, Path(path))
+    return "sha256:" + h.hexdigest()
+
+
+def _hash_update(h: Any, path: Path) -> None:
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
 
 
 def surprise_preprocessing(config: Any, frames: int = 48) -> Preprocessing:
@@ -73,31 +84,87 @@ def run_predictor(predictor: Any, ctx_tokens: torch.Tensor, ctx_idx: torch.Tenso
     return predictor.proj(hidden)
 
 
+def run_predictor_many(predictor: Any, groups: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                       mask_index: int) -> list[torch.Tensor]:
+    """:func:`run_predictor` for several ``(ctx_tokens, ctx_idx, tgt_idx)`` groups in one pass of the layers.
+
+    Every group's sequence is the whole window (context + mask tokens, sorted by position), so groups of
+    different context lengths stack along the batch; rows never attend to each other. Returns one
+    ``(B_g, n_targets_g, D_encoder)`` tensor per group, equal to ``run_predictor`` on that group (tested).
+    """
+    hidden, pos, orders, sizes = [], [], [], []
+    for ctx_tokens, ctx_idx, tgt_idx in groups:
+        emb, p = predictor.embeddings(ctx_tokens, [ctx_idx], [tgt_idx], mask_index=mask_index)
+        order = torch.argsort(p, dim=1)
+        h, p = predictor.sort_tokens(emb, p, order)
+        hidden.append(h), pos.append(p), orders.append(order), sizes.append((ctx_tokens.shape[0], ctx_tokens.shape[1]))
+    if len({h.shape[1] for h in hidden}) > 1:
+        raise ValueError(f"predictor groups span windows of different lengths: {[h.shape[1] for h in hidden]} tokens")
+    h = torch.cat(hidden)
+    p = torch.cat(pos)
+    for layer in predictor.layer:
+        h = layer(h, p)[0]
+    h = predictor.unsort_tokens(predictor.layernorm(h), torch.cat(orders))
+    out, row = [], 0
+    for b, n_ctx in sizes:
+        out.append(predictor.proj(h[row : row + b, n_ctx:]))
+        row += b
+    return out
+
+
 class VJEPA2Surprise:
     """Wraps a ``transformers.VJEPA2Model`` as a :class:`pjbench.encoders.base.PredictiveEncoder`.
 
     HF checkpoints hold one encoder (converted from the official ``target_encoder``): it encodes both the
     context and the targets, as in the official IntPhys evaluation of the hub models.
+
+    Readouts: ``surprise`` (``targets``/``predict``, always the last encoder layer) and ``features``
+    (``encode``). ``layer`` picks the block ``encode`` reads: ``None`` = the last block (the model output),
+    ``k`` = the output of block ``k`` (0-based), negative counts from the end (``-1`` = last, so ``-1`` and
+    ``None`` give the same tokens). Every block's output passes through the encoder's final LayerNorm, as
+    the official ``VisionTransformer(out_layers=...)`` readout does.
     """
 
-    def __init__(self, model: Any, info: ModelInfo, device: str = "cpu", frames: int = 48, mask_index: int = 0):
+    def __init__(self, model: Any, info: ModelInfo, device: str = "cpu", frames: int = 48, mask_index: int = 0,
+                 layer: int | None = None):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.config = model.config
         self.preprocessing = surprise_preprocessing(self.config, frames=frames)
         self.mask_index = mask_index
-        self.info = dataclasses.replace(info, extra={**info.extra, "predictor_mask_index": mask_index,
-                                                     "context_encoder": "target_encoder (the one HF encoder)"})
+        depth = int(self.config.num_hidden_layers)
+        if layer is not None and not -depth <= int(layer) < depth:
+            raise PjbenchError(f"layer {layer} is out of range for an encoder of {depth} blocks "
+                               f"(use 0..{depth - 1}, or -1..-{depth} from the end)")
+        self.layer = None if layer is None else int(layer)
+        self._block = depth - 1 if layer is None else int(layer) % depth
+        self.info = dataclasses.replace(
+            info, readouts=("surprise", "features"),
+            extra={"context_encoder": "target_encoder (the one HF encoder)", **info.extra,
+                   "predictor_mask_index": mask_index, "layer": self.layer,
+                   "feature_block": self._block, "feature_norm": "encoder final LayerNorm"})
 
     @torch.inference_mode()
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
-        """``(B, T, C, H, W)`` with even T -> ``(B, T/2 * (H/16) * (W/16), D)``."""
+        """Features: ``(B, T, C, H, W)`` with even T -> ``(B, T/2 * (H/16) * (W/16), D)`` from ``layer``."""
+        self._check(clips)
+        enc = self.model.encoder
+        if self._block == len(enc.layer) - 1:
+            return enc(pixel_values_videos=clips.to(self.device)).last_hidden_state
+        hidden = enc.embeddings(clips.to(self.device))
+        for block in enc.layer[: self._block + 1]:  # stop early: later blocks are not needed
+            hidden = block(hidden, None)[0]
+        return enc.layernorm(hidden)
+
+    @torch.inference_mode()
+    def _last(self, clips: torch.Tensor) -> torch.Tensor:
+        """The encoder output (last block, final norm): what the predictor was trained on."""
         self._check(clips)
         return self.model.encoder(pixel_values_videos=clips.to(self.device)).last_hidden_state
 
     @torch.inference_mode()
     def targets(self, clips: torch.Tensor) -> torch.Tensor:
-        tokens = self.encode(clips)
+        tokens = self._last(clips)
         return F.layer_norm(tokens, (tokens.size(-1),))
 
     @torch.inference_mode()
@@ -110,10 +177,38 @@ class VJEPA2Surprise:
         per_step = self.preprocessing.tokens_per_frame_group()
         n_ctx = n_context_frames // tub * per_step
         n_all = t // tub * per_step
-        ctx_tokens = self.encode(clips[:, :n_context_frames])
+        ctx_tokens = self._last(clips[:, :n_context_frames])
         ctx_idx = torch.arange(n_ctx, device=self.device).unsqueeze(0).expand(b, -1)
         tgt_idx = torch.arange(n_ctx, n_all, device=self.device).unsqueeze(0).expand(b, -1)
         return run_predictor(self.model.predictor, ctx_tokens, ctx_idx, tgt_idx, self.mask_index)
+
+    @torch.inference_mode()
+    def predict_many(self, clips: torch.Tensor, contexts: list[int]) -> dict[int, torch.Tensor]:
+        """``{c: predict(clips, c)}``: each context prefix is encoded alone (its tokens must not see later
+        frames, so prefixes of different lengths share nothing), then one predictor pass serves every
+        context length (:func:`run_predictor_many`)."""
+        self._check(clips)
+        b, t = clips.shape[:2]
+        tub = self.preprocessing.tubelet
+        per_step = self.preprocessing.tokens_per_frame_group()
+        n_all = t // tub * per_step
+        groups = []
+        for c in contexts:
+            if c % tub or not 0 < c < t:
+                raise ValueError(f"context of {c} frames must be a multiple of {tub} below {t}")
+            n_ctx = c // tub * per_step
+            groups.append((self._last(clips[:, :c]),
+                           torch.arange(n_ctx, device=self.device).unsqueeze(0).expand(b, -1),
+                           torch.arange(n_ctx, n_all, device=self.device).unsqueeze(0).expand(b, -1)))
+        return dict(zip(contexts, run_predictor_many(self.model.predictor, groups, self.mask_index)))
+
+    def compile(self, **kwargs: Any) -> None:
+        """``torch.compile`` the encoder and the predictor blocks in place (``kwargs`` go to ``torch.compile``;
+        ``dynamic=True`` by default: window batches and context lengths vary)."""
+        kwargs.setdefault("dynamic", True)
+        self.model.encoder.compile(**kwargs)
+        for layer in self.model.predictor.layer:
+            layer.compile(**kwargs)
 
     def _check(self, clips: torch.Tensor) -> None:
         if clips.ndim != 5:
@@ -147,12 +242,25 @@ def _require_weights(loading: dict[str, Any], where: str) -> None:
         )
 
 
-def load_vjepa2(checkpoint: str | None = None, device: str = "cpu", frames: int = 48, name: str = "vjepa2", **_: Any) -> VJEPA2Surprise:
-    """Load ``VJEPA2Model`` from an HF id or a local ``save_pretrained`` directory."""
+def load_vjepa2(checkpoint: str | None = None, device: str = "cpu", frames: int = 48, name: str = "vjepa2",
+                variant: Any = None, layer: int | None = None, which_encoder: str = "target_encoder",
+                **_: Any) -> VJEPA2Surprise:
+    """Load ``VJEPA2Model`` from an HF id, a local ``save_pretrained`` directory, or an official training
+    checkpoint file (``.pt``/``.pth``/``.tar``, see :mod:`pjbench.encoders.vjepa2_official`; ``variant``
+    such as ``"vitl"``/``"vitg-384"`` names its architecture, ``None`` infers it from the weights).
+    ``layer`` selects the block :meth:`VJEPA2Surprise.encode` reads (features readout)."""
     from transformers import VJEPA2Model
 
     checkpoint = checkpoint or DEFAULT_CHECKPOINT
     local = Path(checkpoint).expanduser()
+    if local.is_file():
+        from pjbench.encoders.vjepa2_official import OFFICIAL_SUFFIXES, load_official_checkpoint
+
+        if local.suffix.lower() not in OFFICIAL_SUFFIXES:
+            raise PjbenchError(f"{local}: a V-JEPA 2 checkpoint is a save_pretrained directory or an official "
+                               f"training file ({'/'.join(OFFICIAL_SUFFIXES)}), not a {local.suffix or 'suffix-less'} file")
+        return load_official_checkpoint(local, variant=variant, device=device, name=name, frames=frames,
+                                        which_encoder=which_encoder, layer=layer)
     if local.exists():
         if not (local / "config.json").is_file():
             raise PjbenchError(f"{local}: not a transformers checkpoint directory (no config.json)")
@@ -173,7 +281,7 @@ def load_vjepa2(checkpoint: str | None = None, device: str = "cpu", frames: int 
         _require_weights(loading, checkpoint)
         revision = getattr(model.config, "_commit_hash", None)
         info = ModelInfo(name=name, checkpoint=checkpoint, revision=revision, params=count_params(model))
-    return VJEPA2Surprise(model, info, device=device, frames=frames)
+    return VJEPA2Surprise(model, info, device=device, frames=frames, layer=layer)
 
 
 def tiny_config(**overrides: Any):
@@ -203,11 +311,12 @@ def build_tiny_random(seed: int = 0, **overrides: Any):
     return model.eval()
 
 
-def load_tiny_random(checkpoint: str | None = None, device: str = "cpu", seed: int = 0, **_: Any) -> VJEPA2Surprise:
+def load_tiny_random(checkpoint: str | None = None, device: str = "cpu", seed: int = 0, layer: int | None = None,
+                     **_: Any) -> VJEPA2Surprise:
     """Random-init tiny V-JEPA 2: exercises the full encoder + predictor path offline (scores ~ chance)."""
     if checkpoint:
-        return load_vjepa2(checkpoint, device=device, name="vjepa2-tiny-random")
+        return load_vjepa2(checkpoint, device=device, name="vjepa2-tiny-random", layer=layer)
     model = build_tiny_random(seed)
     info = ModelInfo(name="vjepa2-tiny-random", checkpoint=None, params=count_params(model),
                      extra={"init": "random", "init_seed": seed, "control": True})
-    return VJEPA2Surprise(model, info, device=device)
+    return VJEPA2Surprise(model, info, device=device, layer=layer)

@@ -1,12 +1,17 @@
 """``pjbench report RUN_DIR... --out report.html``: results files in, one self-contained HTML file out.
 
-The page has no external assets (inline CSS and inline SVG, no JavaScript), so it can be mailed, attached
-to a paper's supplementary material or opened offline. Re-rendering never re-runs a model: the report
+The page has no external assets (inline CSS and inline SVG; one small inline script only adds sorting to
+the leaderboards, and everything works with JavaScript off), so it can be mailed, attached to a paper's
+supplementary material or opened offline. A Content-Security-Policy in the page forbids any network
+request and any script but that one (pinned by its hash). Re-rendering never re-runs a model: the report
 reads only ``results.json`` and ``items.jsonl`` of each run directory.
 """
 
 from __future__ import annotations
 
+import base64
+import glob
+import hashlib
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,10 +23,18 @@ import pjbench
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.results import atomic_write_text
 from pjbench.reports import format as fmt
+from pjbench.reports.exports import write_exports
+from pjbench.reports.overview import build_board
+from pjbench.reports.sort_script import SORT_SCRIPT
 from pjbench.reports.view import Run, build_sections, load_run, reading_notes
 
 TEMPLATE = "report.html.j2"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+def script_hash(script: str) -> str:
+    """The CSP source expression that allows exactly this inline script."""
+    return "sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
 
 
 def environment() -> jinja2.Environment:
@@ -40,18 +53,40 @@ def environment() -> jinja2.Environment:
         count=fmt.count,
         n_units=fmt.n_units,
         timestamp=fmt.timestamp,
+        p_value=fmt.p_value,
     )
     return env
 
 
+def expand_run_dirs(run_dirs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Run directories from the arguments: a glob pattern (quoted, so the shell left it) expands to its
+    matches, and a folder without ``results.json`` whose sub-folders have one (``demo/runs``) to those."""
+    out: list[Path] = []
+    for d in run_dirs:
+        text = os.fspath(d)
+        path = Path(text)
+        if not path.exists() and glob.has_magic(text):
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise PjbenchError(f"{text}: the pattern matches no run directory")
+            out.extend(Path(m) for m in matches if Path(m).is_dir() or Path(m).name == "results.json")
+        elif path.is_dir() and not (path / "results.json").is_file() and \
+                (subs := sorted(p for p in path.iterdir() if (p / "results.json").is_file())):
+            out.extend(subs)
+        else:
+            out.append(path)
+    return out
+
+
 def load_runs(run_dirs: Sequence[str | os.PathLike]) -> list[Run]:
-    """Load each run once (a directory given twice is kept once), in the given order."""
+    """Load each run once (a directory given twice is kept once), in the given order; globs and folders of
+    runs are expanded (:func:`expand_run_dirs`)."""
     if isinstance(run_dirs, (str, os.PathLike)):
         run_dirs = [run_dirs]
     if not run_dirs:
         raise PjbenchError("no run directories given: pass one or more directories written by `pjbench eval`")
     runs, seen = [], set()
-    for d in run_dirs:
+    for d in expand_run_dirs(run_dirs):
         run = load_run(d)
         key = run.path.resolve()
         if key not in seen:
@@ -60,9 +95,11 @@ def load_runs(run_dirs: Sequence[str | os.PathLike]) -> list[Run]:
     return runs
 
 
-def render_report(runs: Sequence[Run], title: str | None = None, generated_at: datetime | None = None) -> str:
-    """The HTML text of the report for already loaded runs."""
-    sections = build_sections(runs)
+def render_report(runs: Sequence[Run], title: str | None = None, generated_at: datetime | None = None, *,
+                  n_boot: int = 1000, seed: int = 0, board=None, sections=None) -> str:
+    """The HTML text of the report for already loaded runs (``sections`` / ``board`` if already built)."""
+    sections = sections if sections is not None else build_sections(runs, n_boot=n_boot, seed=seed)
+    board = board if board is not None else build_board(sections)
     if title is None:
         if len(sections) == 1:
             title = f"pjbench report: {sections[0].task} {sections[0].split}"
@@ -81,24 +118,34 @@ def render_report(runs: Sequence[Run], title: str | None = None, generated_at: d
         run_versions=versions,
         n_runs=len(runs),
         sections=sections,
+        board=board,
         notes=reading_notes(runs),
         missing=fmt.MISSING,
+        script=SORT_SCRIPT,
+        script_hash=script_hash(SORT_SCRIPT),
     )
 
 
-def build_report(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, title: str | None = None) -> Path:
+def build_report(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, title: str | None = None, *,
+                 n_boot: int = 1000, seed: int = 0, exports: bool = True) -> Path:
     """Render the runs in ``run_dirs`` into one self-contained HTML file at ``out`` (written atomically;
     ``out`` may be an existing directory, then ``report.html`` is written inside it). Runs on different
-    tasks or splits get one section each. Returns the path written.
+    tasks or splits get one section each; the overview leaderboard puts them side by side. With
+    ``exports``, ``leaderboard.csv``, ``leaderboard.json`` and ``leaderboard.md`` are written next to the
+    HTML. ``n_boot`` / ``seed``: resamples of the paired significance tests. Returns the HTML path.
 
     Raises :class:`PjbenchError` when no run is given or a run directory is missing or invalid."""
     runs = load_runs(run_dirs)
     out_path = Path(out)
     if out_path.is_dir():
         out_path = out_path / "report.html"
+    sections = build_sections(runs, n_boot=n_boot, seed=seed)
+    board = build_board(sections)
     try:
-        html = render_report(runs, title)
+        html = render_report(runs, title, sections=sections, board=board)
     except jinja2.TemplateError as exc:  # a packaging problem, not the user's: keep the traceback
         raise RuntimeError(f"report template failed: {exc}") from exc
     atomic_write_text(out_path, html)
+    if exports:
+        write_exports(board, out_path.parent)
     return out_path

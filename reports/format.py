@@ -152,6 +152,16 @@ def shade(value: Any, chance: Any = None, higher_is_better: bool = True) -> str:
     return f"hsl({hue}, {saturation}%, {lightness:.0f}%)"
 
 
+def p_value(p: Any) -> str:
+    """A bootstrap p-value: ``0.0123`` -> ``"0.012"``, below 0.001 -> ``"< 0.001"``."""
+    f = _number(p)
+    if f is None:
+        return MISSING
+    if f < 0.001:
+        return "< 0.001"
+    return f"{f:.3f}" if f < 0.01 else f"{f:.2f}"
+
+
 def short_hash(value: Any, length: int = 12) -> str:
     """A digest shortened for display (``sha256:ab12...`` keeps its prefix); the full value goes in a title."""
     if not value:

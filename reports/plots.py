@@ -53,6 +53,7 @@ class ForestPlot:
     label_x: float
     text_x: float
     ticks: list[Tick]
+    zero_x: float  # left end of the bars (the axis minimum)
     chance_x: float | None
     chance_label: str
     rows: list[ForestRow] = field(default_factory=list)
@@ -97,14 +98,18 @@ def forest_plot(
     plot_width: float = 420,
     text_width: float = 140,
     row_height: float = 24,
+    from_zero: bool = False,
 ) -> ForestPlot | None:
-    """Point and CI whisker per entry (in the given order), a dashed line at ``chance``; ``None`` when no
-    entry has a value."""
+    """Point (or, with ``from_zero``, a bar from 0 %) and CI whisker per entry (in the given order), a dashed
+    line at ``chance``; ``None`` when no entry has a value. Bars start at 0 so that their lengths compare
+    honestly; the zoomed forest view suits many close runs."""
     if not any(_finite(e.value) for e in entries):
         return None
     extent = [v for e in entries for v in (e.value, e.ci_low, e.ci_high) if _finite(v)]
     if _finite(chance):
         extent.append(chance)  # type: ignore[arg-type]
+    if from_zero:
+        extent.append(0.0)
     low, high, step = axis_range(extent)
 
     top, axis_gap = 8.0, 34.0
@@ -147,6 +152,7 @@ def forest_plot(
         label_x=left - 12,
         text_x=right + 12,
         ticks=ticks,
+        zero_x=left,
         chance_x=x_of(chance) if _finite(chance) and low <= 100.0 * chance <= high else None,  # type: ignore[operator]
         chance_label=f"chance {fmt.pct(chance)} %" if _finite(chance) else "",
         rows=rows,
@@ -226,3 +232,94 @@ def histogram(
         n=len(vals),
         share_positive=wins / len(vals),
     )
+
+
+# ------------------------------------------------------------------------------------ line charts
+
+
+@dataclass
+class Series:
+    label: str
+    points: str  # SVG polyline "x,y x,y ..."
+    css: str  # class: colour and dash pattern
+    desc: str  # text alternative
+
+
+@dataclass
+class LineChart:
+    width: float
+    height: float
+    plot_left: float
+    plot_right: float
+    plot_top: float
+    plot_bottom: float
+    x_ticks: list[Tick]
+    y_ticks: list[tuple[float, str]]  # (y, label)
+    series: list[Series]
+    diagonal: bool = False  # ROC: the chance line
+
+
+def line_chart(
+    series: Sequence[tuple[str, Sequence[float], Sequence[float], str]],
+    *,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+    x_label: str = "{:g}",
+    y_label: str = "{:.2g}",
+    width: float = 300,
+    height: float = 170,
+    diagonal: bool = False,
+) -> LineChart | None:
+    """Lines through ``(xs, ys)`` per series ``(label, xs, ys, css_class)``; non-finite points are dropped.
+    Axes cover the data (or the given ranges). ``None`` when no series has two points."""
+    clean = []
+    for label, xs, ys, css in series:
+        pts = [(float(x), float(y)) for x, y in zip(xs, ys) if _finite(x) and _finite(y)]
+        if len(pts) >= 2:
+            clean.append((label, pts, css))
+    if not clean:
+        return None
+    all_x = [x for _, pts, _ in clean for x, _ in pts]
+    all_y = [y for _, pts, _ in clean for _, y in pts]
+    x0, x1 = x_range or (min(all_x), max(all_x))
+    y0, y1 = y_range or (min(all_y), max(all_y))
+    if x1 <= x0:
+        x1 = x0 + 1.0
+    if y1 <= y0:
+        pad = abs(y0) * 0.1 or 1.0
+        y0, y1 = y0 - pad, y1 + pad
+    left, right, top, bottom = 44.0, width - 8.0, 8.0, height - 22.0
+
+    def px(x: float) -> float:
+        return round(left + (x - x0) / (x1 - x0) * (right - left), 1)
+
+    def py(y: float) -> float:
+        return round(bottom - (y - y0) / (y1 - y0) * (bottom - top), 1)
+
+    out = [Series(label=label, points=" ".join(f"{px(x)},{py(y)}" for x, y in pts), css=css,
+                  desc=f"{label}: {len(pts)} points, from {y_label.format(pts[0][1])} to {y_label.format(pts[-1][1])}")
+           for label, pts, css in clean]
+    x_ticks = [Tick(px(x0 + k * (x1 - x0) / 4), x_label.format(x0 + k * (x1 - x0) / 4)) for k in range(5)]
+    y_ticks = [(py(y0 + k * (y1 - y0) / 2), y_label.format(y0 + k * (y1 - y0) / 2)) for k in range(3)]
+    return LineChart(width=width, height=height, plot_left=left, plot_right=right, plot_top=top, plot_bottom=bottom,
+                     x_ticks=x_ticks, y_ticks=y_ticks, series=out, diagonal=diagonal)
+
+
+def roc_points(scores: Sequence[float], positive: Sequence[bool]) -> tuple[list[float], list[float]]:
+    """ROC curve ``(false positive rates, true positive rates)`` from (0, 0) to (1, 1), one point per distinct
+    score threshold from high to low (tied scores enter together), like ``sklearn.metrics.roc_curve`` with
+    ``drop_intermediate=False``. Empty lists when a class is missing."""
+    pairs = sorted(((float(s), bool(p)) for s, p in zip(scores, positive) if _finite(s)), key=lambda t: -t[0])
+    n_pos = sum(p for _, p in pairs)
+    n_neg = len(pairs) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return [], []
+    fpr, tpr = [0.0], [0.0]
+    tp = fp = 0
+    for i, (s, p) in enumerate(pairs):
+        tp += p
+        fp += not p
+        if i == len(pairs) - 1 or pairs[i + 1][0] != s:
+            fpr.append(fp / n_neg)
+            tpr.append(tp / n_pos)
+    return fpr, tpr

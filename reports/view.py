@@ -16,14 +16,18 @@ from typing import Any, Iterable, Mapping, Sequence
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, load_items, load_results
 from pjbench.reports import format as fmt
+from pjbench.reports import analysis
+from pjbench.reports.catalog import BENCHMARKS, BenchmarkSpec, spec_for
 from pjbench.reports.plots import ForestEntry, ForestPlot, Histogram, forest_plot, histogram
 
 HEADLINE = ("pairwise_accuracy", "avg")
 METRIC_ORDER = ("pairwise_accuracy", "auroc", "auprc", "abs_accuracy")
 AGGREGATION_ORDER = ("avg", "max")
-BREAKDOWN_ORDER = ("condition", "Difficulty", "Camera", "visibility")
+BREAKDOWN_ORDER = ("condition", "Difficulty", "Camera", "visibility", "config", "source", "type", "difficulty")
 VALUE_ORDER = {
     "Difficulty": ("Easy", "Medium", "Hard", "Unknown"),
+    "difficulty": ("easy", "med", "hard"),
+    "type": ("anticipation", "counterfactual", "descriptive", "planning", "hypothetical"),
     "Camera": ("Fixed", "Moving"),
     "visibility": ("visible", "occluded"),
 }
@@ -67,6 +71,12 @@ class Run:
         return flagged or self.model_name.startswith("pixel-")
 
     @property
+    def is_control(self) -> bool:
+        """A control run (video-blind probe, random-init encoder): recorded as ``model.extra.control``."""
+        extra = self.results.model.get("extra")
+        return isinstance(extra, Mapping) and bool(extra.get("control"))
+
+    @property
     def n_items(self) -> int | None:
         return _int(self.results.task.get("n_items"))
 
@@ -98,6 +108,11 @@ def _int(x: Any) -> int | None:
         return int(x) if x is not None and not isinstance(x, bool) else None
     except (TypeError, ValueError):
         return None
+
+
+def is_qa(run: Run) -> bool:
+    """The run's items are answers (``correct`` recorded), not surprise scores."""
+    return any(it.correct is not None for it in run.items or [])
 
 
 def load_run(run_dir: str | Path) -> Run:
@@ -220,6 +235,13 @@ class RunView:
     provenance: list[tuple[str, str, str]]  # (label, shown, full value for the tooltip)
     hist: Histogram | None = None
     hist_note: str = ""
+    outcomes_cache: dict | None = None  # pair id -> PairOutcome (see analysis.run_outcomes)
+    protocol_issues: list[str] = field(default_factory=list)
+    status: str = "untested"  # significance status: leader, top, below, untested, excluded
+
+    @property
+    def kind(self) -> str:
+        return "control" if self.run.is_control else ("baseline" if self.run.is_baseline else "model")
 
 
 @dataclass
@@ -236,11 +258,31 @@ class Section:
     forest: ForestPlot | None
     breakdowns: list[Breakdown]
     hist_aggregation: str = ""
+    spec: BenchmarkSpec | None = None
+    sig: "analysis.Significance | None" = None
+    cross: list = field(default_factory=list)  # analysis.CrossTable per run
+    curves: list = field(default_factory=list)  # analysis.CurvePanel of the leader (surprise tasks)
+    curves_run: "RunView | None" = None
+    roc: "analysis.RocPanel | None" = None
+    coverage_src: list = field(default_factory=list)  # analysis.SourceCoverage per run
+    controls: list = field(default_factory=list)  # analysis.ControlRow
+
+    @property
+    def title(self) -> str:
+        return self.spec.title if self.spec else self.task
+
+    @property
+    def headline_value(self) -> dict[int, float | None]:
+        return {rv.index: _value(rv.run, self.headline) for rv in self.runs}
+
+    @property
+    def any_protocol_issue(self) -> bool:
+        return any(rv.protocol_issues for rv in self.runs)
 
     @property
     def show_pairs(self) -> bool:
         """Whether to show the per-pair panel: some run has items, or an items file that failed to load."""
-        return any(rv.run.items is not None or rv.run.items_note not in ("", NO_ITEMS) for rv in self.runs)
+        return any(rv.hist is not None or rv.hist_note not in ("", NO_ITEMS) for rv in self.runs)
 
     @property
     def any_partial(self) -> bool:
@@ -319,11 +361,20 @@ def _metric(run: Run, name: str, agg: str | None, subset: str = "all") -> Metric
     return m
 
 
-def headline_column(columns: Sequence[Column]) -> Column | None:
-    for c in columns:
-        if c.key == HEADLINE:
-            return c
+def headline_column(columns: Sequence[Column], spec: BenchmarkSpec | None = None) -> Column | None:
+    """The catalog's headline metric of the task when present, else IntPhys 2's, else the first column."""
+    wanted = [(spec.metric, spec.aggregation)] if spec else []
+    for key in wanted + [HEADLINE]:
+        for c in columns:
+            if c.key == key:
+                return c
     return columns[0] if columns else None
+
+
+def _value(run: Run, column: Column | None) -> float | None:
+    m = _metric(run, column.name, column.aggregation) if column else None
+    v = m.value if m is not None else None
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
 def sort_key(run: Run, headline: Column | None) -> tuple[Any, ...]:
@@ -624,12 +675,16 @@ def group_runs(runs: Sequence[Run]) -> list[tuple[str, str, list[Run]]]:
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.task, run.split), []).append(run)
-    return [(task, split, rs) for (task, split), rs in groups.items()]
+    known = list(BENCHMARKS)
+    keys = sorted(groups, key=lambda k: known.index(k[0]) if k[0] in known else len(known))  # stable
+    return [(task, split, groups[(task, split)]) for task, split in keys]
 
 
-def build_section(index: int, task: str, split: str, runs: Sequence[Run]) -> Section:
+def build_section(index: int, task: str, split: str, runs: Sequence[Run], *, n_boot: int = 1000,
+                  seed: int = 0) -> Section:
+    spec = spec_for(task)
     columns = leaderboard_columns(runs)
-    headline = headline_column(columns)
+    headline = headline_column(columns, spec)
     ordered = sorted(runs, key=lambda r: sort_key(r, headline))
     names = [r.model_name for r in ordered]
     views = []
@@ -650,11 +705,13 @@ def build_section(index: int, task: str, split: str, runs: Sequence[Run]) -> Sec
             )
         )
 
+    analysis.protocol_flags(views)
     rows = []
     rank = 0
     for rv in views:
         m = _metric(rv.run, headline.name, headline.aggregation) if headline else None
-        has_value = m is not None and fmt.pct(m.value) != fmt.MISSING
+        # Runs under a different protocol are listed, not ranked with the others.
+        has_value = m is not None and fmt.pct(m.value) != fmt.MISSING and not rv.protocol_issues
         rank += has_value
         cells = [metric_cell(_metric(rv.run, c.name, c.aggregation), show_n=not c.n_text) for c in columns]
         rows.append(LeaderRow(rank=rank if has_value else None, run=rv, cells=cells))
@@ -667,20 +724,23 @@ def build_section(index: int, task: str, split: str, runs: Sequence[Run]) -> Sec
             m = _metric(rv.run, headline.name, headline.aggregation)
             entries.append(
                 ForestEntry(label=rv.label, value=m.value if m else None, ci_low=m.ci_low if m else None,
-                            ci_high=m.ci_high if m else None, baseline=rv.run.is_baseline)
+                            ci_high=m.ci_high if m else None,
+                            baseline=rv.run.is_baseline or rv.run.is_control)
             )
-        forest = forest_plot(entries, headline.chance)
+        forest = forest_plot(entries, headline.chance, from_zero=True)
         hist_agg = headline.aggregation or "avg"
         for rv in views:
             if rv.run.items is None:
                 rv.hist_note = rv.run.items_note
                 continue
+            if is_qa(rv.run):
+                continue  # answers are right or wrong: no score difference to plot
             diffs = pair_differences(rv.run.items, hist_agg)
             rv.hist = histogram(diffs)
             if rv.hist is None:
                 rv.hist_note = f"no matched pairs with an “{hist_agg}” score in the items file"
 
-    return Section(
+    section = Section(
         anchor=f"s{index}",
         task=task,
         split=split,
@@ -693,11 +753,32 @@ def build_section(index: int, task: str, split: str, runs: Sequence[Run]) -> Sec
         forest=forest,
         breakdowns=breakdowns(views, headline),
         hist_aggregation=hist_agg,
+        spec=spec,
     )
+    if headline is not None:
+        agg = headline.aggregation
+        section.sig = analysis.significance(views, section.headline_value, spec, agg,
+                                            higher_is_better=headline.higher_is_better, n_boot=n_boot, seed=seed)
+        for r in section.sig.rows:
+            r.rv.status = r.status
+        if spec is not None:
+            section.cross = [t for rv in views
+                             if (t := analysis.cross_table(rv, spec, agg, headline.chance, n_boot=min(n_boot, 400),
+                                                           seed=seed)) is not None]
+        lead = section.sig.leader or (views[0] if views else None)
+        if lead is not None and lead.run.items:
+            section.curves = analysis.surprise_curves(lead)
+            section.curves_run = lead if section.curves else None
+        if any(rv.run.items and not is_qa(rv.run) for rv in views):
+            section.roc = analysis.roc_panel(views, agg)
+        section.coverage_src = [c for rv in views if (c := analysis.coverage_by(rv)) is not None]
+        section.controls = analysis.control_rows(views, spec, agg, n_boot=n_boot, seed=seed)
+    return section
 
 
-def build_sections(runs: Sequence[Run]) -> list[Section]:
-    return [build_section(i, task, split, rs) for i, (task, split, rs) in enumerate(group_runs(runs))]
+def build_sections(runs: Sequence[Run], *, n_boot: int = 1000, seed: int = 0) -> list[Section]:
+    return [build_section(i, task, split, rs, n_boot=n_boot, seed=seed)
+            for i, (task, split, rs) in enumerate(group_runs(runs))]
 
 
 @dataclass

@@ -39,6 +39,7 @@ OBJECT_COLORS: tuple[Color, ...] = (
     (245, 245, 245),  # white
     (25, 25, 30),  # black
 )
+OBJECT_COLOR_NAMES: tuple[str, ...] = ("red", "green", "blue", "yellow", "magenta", "cyan", "orange", "white", "black")
 BACKDROP_COLORS: tuple[Color, ...] = (
     (165, 168, 175),
     (190, 180, 160),
@@ -247,6 +248,18 @@ def patrol_track(
     x = x_min + np.where(u <= span, u, 2 * span - u)
     yy = y + wobble * np.sin(2 * np.pi * t / 48.0 + phase)
     return Track(body, np.stack([x, yy], axis=1), np.ones(n_frames, dtype=bool))
+
+
+def keyframe_track(body: Body, n_frames: int, keys) -> Track:
+    """Piecewise-linear motion through keyframes ``(t, x, y)`` (``t`` in frames, strictly increasing; ``x``,
+    ``y`` world view units): the body rests at the first keyframe before it and at the last one after it.
+    Present throughout. Used by the QA writers for scripted pushes, stops and lifts."""
+    k = np.asarray(keys, dtype=np.float64)
+    if k.ndim != 2 or k.shape[1] != 3 or len(k) == 0 or np.any(np.diff(k[:, 0]) <= 0):
+        raise ValueError(f"keyframes must be (t, x, y) rows with strictly increasing t, got {k.tolist()}")
+    t = np.arange(n_frames, dtype=np.float64)
+    xy = np.stack([np.interp(t, k[:, 0], k[:, 1]), np.interp(t, k[:, 0], k[:, 2])], axis=1)
+    return Track(body, xy, np.ones(n_frames, dtype=bool))
 
 
 def attach_to_camera(track: Track, camera_x: np.ndarray) -> Track:

@@ -25,7 +25,7 @@ def test_demo_end_to_end_tiny(tmp_path):
     # running again reuses the suite and every finished item
     report2 = demo(out, scale=0.25, n_boot=200, workers=0, progress=False, synth_kwargs={"resolution": 64, "n_frames": 96})
     assert report2 == report
-    assert load_results(out / "runs" / "pixel-linear").provenance["n_from_previous_run"] > 0
+    assert load_results(out / "runs" / "pixel-linear").task["n_from_previous_run"] > 0
 
 
 def test_synth_and_validate_commands(tmp_path):

@@ -8,12 +8,18 @@ from pjbench.encoders import MODELS, ModelInfo, PredictiveEncoder, Preprocessing
 NAMES = MODELS.names()
 
 
-def build_tiny(name, tiny_dir):
+# hub-backed entries load a tiny save_pretrained checkpoint of their family (session fixtures in conftest.py)
+TINY_DIR_FIXTURES = (("videomae-base-k400", "tiny_videomae_k400_dir"), ("videomae", "tiny_videomae_dir"),
+                     ("dinov2", "tiny_dinov2_dir"), ("", "tiny_vjepa2_dir"))
+
+
+def build_tiny(name, request):
     entry = MODELS.get(name)
     if entry.info.get("offline") or entry.source != "builtin":
         return MODELS.build(name)
-    # hub-backed V-JEPA 2 entries: the real loading path, on a tiny save_pretrained checkpoint
-    return MODELS.build(name, checkpoint=str(tiny_dir))
+    # hub-backed entries: the real loading path, on a tiny save_pretrained checkpoint
+    fixture = next(f for prefix, f in TINY_DIR_FIXTURES if name.startswith(prefix))
+    return MODELS.build(name, checkpoint=str(request.getfixturevalue(fixture)))
 
 
 def tiny_clip(model, batch=2, seed=0):
@@ -32,8 +38,8 @@ def test_entry_declares_metadata(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_encoder_contract(name, tiny_vjepa2_dir):
-    model = build_tiny(name, tiny_vjepa2_dir)
+def test_encoder_contract(name, request):
+    model = build_tiny(name, request)
     assert isinstance(model.preprocessing, Preprocessing)
     assert isinstance(model.info, ModelInfo)
     pp = model.preprocessing
@@ -46,8 +52,8 @@ def test_encoder_contract(name, tiny_vjepa2_dir):
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if "surprise" in str(MODELS.get(n).info.get("readouts"))])
-def test_predictor_contract_and_no_peeking(name, tiny_vjepa2_dir):
-    model = build_tiny(name, tiny_vjepa2_dir)
+def test_predictor_contract_and_no_peeking(name, request):
+    model = build_tiny(name, request)
     assert isinstance(model, PredictiveEncoder)
     pp = model.preprocessing
     clip = tiny_clip(model)

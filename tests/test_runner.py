@@ -63,21 +63,22 @@ def test_rerun_resumes_and_changed_config_is_refused(copy_last_run, tiny_suite, 
     run = tmp_path / "again"
     shutil.copytree(out, run)
     results, _ = evaluate("pixel-copy-last", tiny_suite, run, **FAST)
-    assert results.provenance["n_from_previous_run"] == results.task["n_scored"]
+    assert results.task["n_from_previous_run"] == results.task["n_scored"]
     assert all(r.from_cache for r in load_items(run))
     # simulate an interruption: drop half the finished items (and tear the last line)
     partial = run / ".partial" / "Main.jsonl"
     lines = partial.read_text().splitlines()
     partial.write_text("\n".join(lines[: len(lines) // 2]) + "\n" + lines[len(lines) // 2][:10])
     results2, _ = evaluate("pixel-copy-last", tiny_suite, run, **FAST)
-    assert results2.provenance["n_from_previous_run"] == len(lines) // 2
+    assert results2.task["n_from_previous_run"] == len(lines) // 2
     assert [m.value for m in results2.metrics] == [m.value for m in results.metrics]
     with pytest.raises(PjbenchError, match="different configuration"):
         evaluate("pixel-copy-last", tiny_suite, run, **{**FAST, "window": 12})
     with pytest.raises(PjbenchError, match="--overwrite never"):
         evaluate("pixel-copy-last", tiny_suite, run, overwrite="never", **FAST)
     results3, _ = evaluate("pixel-copy-last", tiny_suite, run, overwrite="always", **{**FAST, "window": 12})
-    assert results3.provenance["n_from_previous_run"] == 0
+    assert results3.task["n_from_previous_run"] == 0
+    assert results3.task["n_computed"] == results3.task["n_scored"]  # "always" recomputes, cache included
 
 
 def test_fixed_context_is_recorded(tiny_suite, tmp_path):

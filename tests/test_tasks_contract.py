@@ -3,7 +3,7 @@
 import pytest
 
 from pjbench.benchmarks.errors import PjbenchError
-from pjbench.benchmarks.tasks import TASKS, Task, ValidationReport
+from pjbench.benchmarks.tasks import TASKS, QATask, SurpriseTask, Task, ValidationReport
 
 NAMES = TASKS.names()
 
@@ -20,6 +20,19 @@ def test_task_implements_the_protocol_and_matches_its_registry_entry(name):
     assert task.dev_split == entry.info["dev_split"]
     for split in task.splits:
         assert split not in task.dev_splits_for(split), "a split must never be its own dev split"
+        assert all(dev in task.splits for dev in task.dev_splits_for(split))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_task_implements_the_protocol_of_its_readout(name):
+    task = TASKS.build(name)
+    if task.readout == "surprise":
+        assert isinstance(task, SurpriseTask) and task.selection_criterion
+    elif task.readout == "probe":
+        assert isinstance(task, QATask) and task.n_choices >= 2
+        assert callable(task.parse_answer) and callable(task.write_submission)
+    else:
+        pytest.fail(f"unknown readout {task.readout!r}")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -1,0 +1,179 @@
+"""The CausalVQA task: loading, ``pjbench validate`` checks, answer parsing, metrics, answer files.
+
+Five-option questions on Ego-Exo4D clips, each asked twice (``choices1`` and a perturbed, reordered
+``choices2``). Only ``debug`` has answers: probes train and evaluate by grouped cross-validation on it;
+``test`` yields an answer file (:mod:`pjbench.causalvqa.submission`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+from pjbench.benchmarks.errors import DataError, PjbenchError
+from pjbench.benchmarks.paired import parse_last_letter, qa_metrics
+from pjbench.benchmarks.results import ItemRecord, MetricValue
+from pjbench.benchmarks.tasks import QAItem, ValidationReport
+from pjbench.causalvqa import loader
+from pjbench.causalvqa.submission import write_submission
+
+__all__ = ["CausalVQATask"]
+
+_MAX_LINES = 20
+
+
+def _capped(lines: list[str], what: str) -> list[str]:
+    return lines if len(lines) <= _MAX_LINES else lines[:_MAX_LINES] + [f"... and {len(lines) - _MAX_LINES} more {what}"]
+
+
+class CausalVQATask:
+    """CausalVQA (Foss et al. 2025). Splits ``debug`` (labelled, default) and ``test`` (unlabelled)."""
+
+    name = "causalvqa"
+    description = "CausalVQA: 5-option causal questions on Ego-Exo4D clips, each asked twice (paired accuracy)"
+    readout = "probe"
+    splits = loader.SPLITS
+    default_split = "debug"
+    dev_split = None
+    n_choices = loader.N_OPTIONS
+    headline = "paired_accuracy"
+    macro_over = "stratum"
+    breakdowns = ("type", "difficulty")
+    pair_chance = 0.04
+    single_chance = 0.2
+
+    # ----------------------------------------------------------------------------------------------
+    def load(self, data_root: str | os.PathLike, split: str, limit: int | None = None) -> list[QAItem]:
+        """Items of ``split`` (see :func:`pjbench.causalvqa.loader.load_split`)."""
+        return loader.load_split(data_root, split, limit=limit)
+
+    def coverage(self, items: Sequence[QAItem]) -> dict[str, Any]:
+        return loader.coverage(items)
+
+    def has_split(self, data_root: str | os.PathLike, split: str) -> bool:
+        try:
+            loader.metadata_path(data_root, split)
+        except PjbenchError:
+            return False
+        return True
+
+    def dev_splits_for(self, split: str) -> tuple[str, ...]:
+        """``test`` has no answers: a probe for it is trained on ``debug``."""
+        return ("debug",) if loader.canonical_split(split) == "test" else ()
+
+    # ----------------------------------------------------------------------------------------------
+    def parse_answer(self, answer: Any, item: QAItem) -> int | None:
+        """Candidate index of an answer, tried in order: an option number (``3`` or ``"3"``, what
+        ``correct1``/``correct2`` and answer files use), a lone letter A-E (position in the list), the
+        exact option text (case-insensitive), else the official free-text rule: the last standalone
+        letter A-E (:func:`pjbench.benchmarks.paired.parse_last_letter`). ``None`` = unparseable."""
+        if answer is None or isinstance(answer, bool):
+            return None
+        if isinstance(answer, float) and answer.is_integer():
+            answer = int(answer)
+        text = str(answer).strip()
+        if text in item.answer_keys:
+            return item.answer_keys.index(text)
+        if len(text) == 1 and text.upper() in loader.LETTERS[: len(item.candidates)]:
+            return loader.LETTERS.index(text.upper())
+        hits = [j for j, c in enumerate(item.candidates) if c.strip().casefold() == text.casefold()]
+        if len(hits) == 1:
+            return hits[0]
+        return parse_last_letter(text, n_choices=len(item.candidates))
+
+    def metrics(self, records: Sequence[ItemRecord], *, n_boot: int = 1000, seed: int = 0,
+                threshold: Any = None) -> list[MetricValue]:
+        """Rows of :func:`pjbench.benchmarks.paired.qa_metrics`: ``paired_accuracy`` / ``single_accuracy``
+        macro over the type x difficulty strata present (``[all]``, the official headline), pooled
+        (``*_pooled``), per ``stratum=<type>_<difficulty>``, per ``type=`` and per ``difficulty=``
+        (pooled within them). Complete qids only. Chance 0.04 (pairs), 0.2 (items)."""
+        return qa_metrics(records, macro_over=self.macro_over, breakdowns=self.breakdowns,
+                          pair_name="paired_accuracy", pair_chance=self.pair_chance,
+                          single_chance=self.single_chance, n_boot=n_boot, seed=seed)
+
+    def write_submission(self, path: Path, records: Sequence[ItemRecord], items: Sequence[QAItem]) -> Path:
+        """Test-split answer file (format and caveat in :mod:`pjbench.causalvqa.submission`)."""
+        return write_submission(path, records, items)
+
+    # ----------------------------------------------------------------------------------------------
+    def validate(self, data_root: str | os.PathLike, check_videos: bool = True) -> ValidationReport:
+        """Check a download.
+
+        Errors: no split at all; a CSV that cannot be read or lacks columns; malformed rows (options
+        not ``"N. text"`` x 5, an answer that is not an option number, one answer blank, unknown type
+        or difficulty, duplicate qid, a video name with a path); with ``check_videos``, present videos that
+        cannot be decoded.
+        Warnings: a split not found; missing videos (counted); ``debug`` without answers; ``test`` with
+        answers.
+
+        ``counts[split]``: ``qids``, ``items``, ``labelled_items``, ``videos``, qids per ``type``,
+        ``difficulty`` and ``stratum``, ``videos_shared`` (videos asked about by more than one qid),
+        ``coverage``.
+        """
+        report = ValidationReport(task=self.name, data_root=str(data_root))
+        try:
+            root = loader.resolve_root(data_root)
+        except PjbenchError as exc:
+            report.errors.append(str(exc))
+            return report
+        report.data_root = str(root)
+        present = []
+        for split in self.splits:
+            try:
+                csv_path = loader.metadata_path(root, split)
+            except DataError as exc:
+                report.counts[split] = {"present": False}
+                report.warnings.append(f"{split}: not found ({exc})")
+                continue
+            present.append(split)
+            items, problems = loader.read_metadata(csv_path, split)
+            report.errors.extend(_capped([str(p) for p in problems], f"problems in {csv_path.name}"))
+            first = items[::2]  # one item per qid (``<qid>/1``)
+            cov = loader.coverage(items)
+            shared = sum(n > 1 for n in Counter(it.path for it in first).values())
+            counts: dict[str, Any] = {
+                "present": True, "metadata": str(csv_path), "qids": len(first), "items": len(items),
+                "labelled_items": sum(it.label is not None for it in items), "videos": cov["videos"],
+                "videos_shared": shared,
+                "type": dict(sorted(Counter(it.strata["type"] for it in first).items())),
+                "difficulty": dict(sorted(Counter(it.strata["difficulty"] for it in first).items())),
+                "stratum": dict(sorted(Counter(it.strata["stratum"] for it in first).items())),
+                "coverage": cov,
+            }
+            report.counts[split] = counts
+            if split == "debug" and items and not counts["labelled_items"]:
+                report.warnings.append("debug: no answers in correct1/correct2; nothing can be scored")
+            if split == "test" and counts["labelled_items"]:
+                report.warnings.append(f"test: {counts['labelled_items']} items have answers (the release withholds "
+                                       f"them); is this really the test split?")
+            if cov["missing_videos"]:
+                vdir = loader.videos_dir(csv_path, split)
+                report.warnings.append(f"{split}: {cov['missing_videos']} of {cov['videos']} videos missing in "
+                                       f"{vdir}; probe metrics use complete qids only")
+            if check_videos:
+                self._check_videos(split, items, report)
+        if not present:
+            report.errors.append(f"no CausalVQA split under {root}: expected <split>/<split>_metadata.csv or "
+                                 f"data/<split>/<split>_metadata.csv for {', '.join(self.splits)}")
+        return report
+
+    @staticmethod
+    def _check_videos(split: str, items: list[QAItem], report: ValidationReport) -> None:
+        from pjbench.benchmarks.video import probe_video
+
+        paths = sorted({it.path for it in items if it.path.is_file()})
+
+        def probe(path: Path) -> str | None:
+            try:
+                probe_video(path)
+            except DataError as exc:
+                return f"{split}: {exc}"
+            return None
+
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            bad = [msg for msg in pool.map(probe, paths) if msg]
+        report.counts[split]["unreadable_videos"] = len(bad)
+        report.errors.extend(_capped(bad, "unreadable videos"))
