@@ -18,19 +18,35 @@ def evaluate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *
     return _evaluate(model, data_root, out, **kwargs)
 
 
-def validate(task: str, data_root: str | os.PathLike, check_videos: bool = True) -> ValidationReport:
-    """Check a dataset folder against the official format before spending GPU hours on it."""
+def validate(task: str, data_root: str | os.PathLike, check_videos: bool = True,
+             task_options: dict[str, Any] | None = None) -> ValidationReport:
+    """Check a dataset folder against the official format before spending GPU hours on it.
+    ``task_options`` go to the task (MVPBench: ``videos_root``)."""
     if not Path(data_root).exists():
         raise PjbenchError(f"--data-root {data_root}: no such directory")
-    return TASKS.build(task).validate(data_root, check_videos=check_videos)
+    return TASKS.build(task, **(task_options or {})).validate(data_root, check_videos=check_videos)
 
 
-def synth(out: str | os.PathLike, **kwargs: Any) -> Path:
-    """Write the embedded synthetic suite (IntPhys 2 format) to ``out``; see
-    :func:`pjbench.synthetic.write_intphys2_suite`."""
-    from pjbench.synthetic import write_intphys2_suite
+SYNTH_BENCHMARKS = ("intphys2", "mvpbench", "causalvqa")
 
-    return write_intphys2_suite(out, **kwargs)
+
+def synth(out: str | os.PathLike, benchmark: str = "intphys2", **kwargs: Any) -> Path:
+    """Write an embedded synthetic suite in a benchmark's official release format to ``out``; see
+    :func:`pjbench.synthetic.write_intphys2_suite`, ``write_mvpbench_suite``, ``write_causalvqa_suite``."""
+    from pjbench import synthetic
+
+    if benchmark not in SYNTH_BENCHMARKS:
+        raise PjbenchError(f"--benchmark {benchmark!r}: choose one of {', '.join(SYNTH_BENCHMARKS)}")
+    return getattr(synthetic, f"write_{benchmark}_suite")(out, **kwargs)
+
+
+def score(task: str, data_root: str | os.PathLike, predictions: str | os.PathLike, out: str | os.PathLike,
+          **kwargs: Any):
+    """Score an answer file (any model's answers) on a QA task; see :func:`pjbench.benchmarks.scoring.score`.
+    Returns ``(RunResults, path of results.json)``."""
+    from pjbench.benchmarks.scoring import score as _score
+
+    return _score(task, data_root, predictions, out, **kwargs)
 
 
 def report(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, title: str | None = None, *,

@@ -66,7 +66,8 @@ def main() -> None:
 
 @main.command("eval")
 @click.option("--model", "-m", required=True, help="Registered model name (see `pjbench list`).")
-@click.option("--checkpoint", default=None, help="HF hub id or local directory; default: the model entry's.")
+@click.option("--checkpoint", default=None,
+              help="HF hub id, local save_pretrained directory, or official V-JEPA 2 .pt/.pth/.tar file; default: the model entry's.")
 @click.option("--task", "-t", default="intphys2", show_default=True, help="Registered task name.")
 @click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Dataset folder in the official layout (e.g. the IntPhys2/ release root).")
@@ -138,11 +139,12 @@ def list_cmd(what):
         click.echo("Models:")
         for m in list_models():
             ck = m.get("checkpoint") or "-"
-            prep = (f"{m.get('resolution', '?')}px, window {m.get('frames', '?')}, "
+            prep = (f"{m.get('resolution', '?')}px, {m.get('frames', '?')} frames, "
                     f"{m.get('sample_fps', '?')} fps (step {m.get('frame_step', '?')}), tubelet {m.get('tubelet', '?')}")
             flags = " [offline]" if m.get("offline") else ""
             click.echo(f"  {m['name']:<20} {m['description']}{flags}")
-            click.echo(f"  {'':<20} checkpoint: {ck}; {prep}; readouts: {m.get('readouts', '?')}; source: {m['source']}")
+            click.echo(f"  {'':<20} params: {m.get('params', '?')}; checkpoint: {ck}; {prep}; readouts: "
+                       f"{m.get('readouts', '?')}; source: {m['source']}")
     if what in ("all", "tasks"):
         click.echo("Tasks:")
         for t in list_tasks():
@@ -207,14 +209,16 @@ def cache_clear(model, cache_dir, yes):
 @click.option("--task", "-t", default="intphys2", show_default=True)
 @click.option("--data-root", required=True, type=click.Path(path_type=Path))
 @click.option("--no-videos", is_flag=True, help="Skip decoding every video (layout and metadata checks only).")
+@click.option("--videos-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="MVPBench: folder holding the <source>/ video folders. Default: DATA_ROOT/videos.")
 @_user_errors
-def validate_cmd(task, data_root, no_videos):
+def validate_cmd(task, data_root, no_videos, videos_root):
     """Check a dataset folder: layout, schema, counts, pairs, missing or unreadable videos.
 
     Exits non-zero when errors are found."""
     from pjbench.benchmarks.api import validate
 
-    rep = validate(task, data_root, check_videos=not no_videos)
+    rep = validate(task, data_root, check_videos=not no_videos, task_options=_task_options(task, videos_root))
     click.echo(f"{task} at {rep.data_root}")
     for key, value in rep.counts.items():
         click.echo(f"  {key}: {value}")
@@ -226,21 +230,77 @@ def validate_cmd(task, data_root, no_videos):
     sys.exit(0 if rep.ok else 1)
 
 
+def _task_options(task: str, videos_root) -> dict:
+    if videos_root is None:
+        return {}
+    if task != "mvpbench":
+        raise PjbenchError("--videos-root applies to --task mvpbench only")
+    return {"videos_root": videos_root}
+
+
+@main.command("score")
+@click.option("--task", "-t", required=True, help="mvpbench or causalvqa.")
+@click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The task's release folder (answers are matched to its items; videos are not needed).")
+@click.option("--predictions", "-p", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL or CSV, one line per item: id + answer (letter, option number, candidate text or free text).")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory to write.")
+@click.option("--split", default=None, help="MVPBench: full or mini (default mini); CausalVQA: debug or test (default debug).")
+@click.option("--model-name", default=None, help="Name shown in reports. Default: the predictions file's stem.")
+@click.option("--videos-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="MVPBench: folder holding the videos (only used for coverage). Default: DATA_ROOT/videos.")
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing results.json in --out.")
+@_user_errors
+def score_cmd(task, data_root, predictions, out, split, model_name, videos_root, n_boot, seed, overwrite):
+    """Score an answer file from any model (e.g. a video-language model) with the task's metrics and CIs."""
+    from pjbench.benchmarks.api import score
+
+    if not data_root.is_dir():
+        raise PjbenchError(f"--data-root {data_root}: no such directory")
+    results, path = score(task, data_root, predictions, out, split=split, n_boot=n_boot, seed=seed,
+                          model_name=model_name, task_options=_task_options(task, videos_root), overwrite=overwrite)
+    _echo_qa_headline(results)
+    answers = results.task.get("answers") or {}
+    if answers:
+        click.echo("answers: " + ", ".join(f"{k} {v}" for k, v in answers.items() if not isinstance(v, (list, dict))))
+    click.echo(f"results: {path}")
+    for key, rel in results.files.items():
+        click.echo(f"{key}: {Path(out) / rel}")
+
+
+def _echo_qa_headline(results) -> None:
+    name = results.protocol.get("headline") or ("paired_accuracy" if results.task["name"] == "causalvqa" else "pair_accuracy")
+    head = results.metric(name)
+    if head is not None and head.value is not None:
+        click.echo(f"{results.model['name']} on {results.task['name']}/{results.task['split']}: {name.replace('_', ' ')} "
+                   f"{100 * head.value:.1f} [{100 * head.ci_low:.1f}, {100 * head.ci_high:.1f}] over {head.n} {head.unit} "
+                   f"(chance {100 * head.chance:.0f})")
+
+
 @main.command("synth")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--benchmark", "-b", type=click.Choice(["intphys2", "mvpbench", "causalvqa"]), default="intphys2",
+              show_default=True, help="Which official release format to write.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Multiply the number of scenes.")
 @click.option("--resolution", type=click.IntRange(min=32), default=None, help="Frame side in pixels (even).")
 @click.option("--fps", type=click.IntRange(min=1), default=None, help="Frames per second.")
 @click.option("--n-frames", type=click.IntRange(min=8), default=None, help="Frames per video.")
+@click.option("--missing-fraction", type=click.FloatRange(0, 1), default=None,
+              help="MVPBench: share of pairs with absent videos (as in real partial downloads). Default 0.1.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing suite with different parameters.")
 @_user_errors
-def synth_cmd(out, seed, scale, resolution, fps, n_frames, overwrite):
-    """Write the embedded synthetic suite in the IntPhys 2 release format."""
+def synth_cmd(out, benchmark, seed, scale, resolution, fps, n_frames, missing_fraction, overwrite):
+    """Write an embedded synthetic suite in a benchmark's official release format (default: IntPhys 2)."""
     from pjbench.benchmarks.api import synth
 
-    kw = {k: v for k, v in dict(resolution=resolution, fps=fps, n_frames=n_frames).items() if v is not None}
-    path = synth(out, seed=seed, scale=scale, overwrite=overwrite, **kw)
+    if missing_fraction is not None and benchmark != "mvpbench":
+        raise PjbenchError("--missing-fraction applies to --benchmark mvpbench only")
+    kw = {k: v for k, v in dict(resolution=resolution, fps=fps, n_frames=n_frames,
+                                missing_fraction=missing_fraction).items() if v is not None}
+    path = synth(out, benchmark=benchmark, seed=seed, scale=scale, overwrite=overwrite, **kw)
     click.echo(f"suite: {path}")
 
 
