@@ -205,6 +205,19 @@ def cache_clear(model, cache_dir, yes):
     click.echo(f"removed {n} model identit{'y' if n == 1 else 'ies'} ({_size(size)}) from {cache.root}")
 
 
+def _echo_counts(counts: dict, indent: int) -> None:
+    """Nested counts as an indented outline; a dict of plain values fits on one line."""
+    pad = " " * indent
+    for key, value in counts.items():
+        if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
+            click.echo(f"{pad}{key}:")
+            _echo_counts(value, indent + 2)
+        elif isinstance(value, dict):
+            click.echo(f"{pad}{key}: " + ", ".join(f"{k} {v}" for k, v in value.items()))
+        else:
+            click.echo(f"{pad}{key}: {value}")
+
+
 @main.command("validate")
 @click.option("--task", "-t", default="intphys2", show_default=True)
 @click.option("--data-root", required=True, type=click.Path(path_type=Path))
@@ -220,8 +233,7 @@ def validate_cmd(task, data_root, no_videos, videos_root):
 
     rep = validate(task, data_root, check_videos=not no_videos, task_options=_task_options(task, videos_root))
     click.echo(f"{task} at {rep.data_root}")
-    for key, value in rep.counts.items():
-        click.echo(f"  {key}: {value}")
+    _echo_counts(rep.counts, indent=2)
     for w in rep.warnings:
         click.echo(f"  warning: {w}")
     for e in rep.errors:
@@ -265,6 +277,10 @@ def score_cmd(task, data_root, predictions, out, split, model_name, videos_root,
     answers = results.task.get("answers") or {}
     if answers:
         click.echo("answers: " + ", ".join(f"{k} {v}" for k, v in answers.items() if not isinstance(v, (list, dict))))
+        for key in ("missing", "unparseable", "unknown_id", "duplicate"):
+            examples = answers.get(f"{key}_examples") or []
+            if examples:
+                click.echo(f"  {key} (first {len(examples)}): {', '.join(map(str, examples))}", err=True)
     click.echo(f"results: {path}")
     for key, rel in results.files.items():
         click.echo(f"{key}: {Path(out) / rel}")
@@ -274,9 +290,10 @@ def _echo_qa_headline(results) -> None:
     name = results.protocol.get("headline") or ("paired_accuracy" if results.task["name"] == "causalvqa" else "pair_accuracy")
     head = results.metric(name)
     if head is not None and head.value is not None:
+        ci = (f"[{100 * head.ci_low:.1f}, {100 * head.ci_high:.1f}]" if head.ci_low is not None
+              else "[CI undefined: too few pairs per stratum]")
         click.echo(f"{results.model['name']} on {results.task['name']}/{results.task['split']}: {name.replace('_', ' ')} "
-                   f"{100 * head.value:.1f} [{100 * head.ci_low:.1f}, {100 * head.ci_high:.1f}] over {head.n} {head.unit} "
-                   f"(chance {100 * head.chance:.0f})")
+                   f"{100 * head.value:.1f} {ci} over {head.n} {head.unit} (chance {100 * head.chance:.0f})")
 
 
 @main.command("synth")
