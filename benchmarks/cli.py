@@ -359,6 +359,26 @@ def compare_cmd(run_a, run_b, n_boot, seed, min_shared):
     click.echo(result.table())
 
 
+@main.command("perf")
+@click.option("--out", "-o", default="pjbench-perf", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Work directory (the generated clip and suite are kept here; perf.json is written here).")
+@click.option("--quick", is_flag=True, help="Tiny workloads: a smoke test, not a measurement.")
+@click.option("--only", multiple=True, help="Run only this measurement (repeatable); see perf.json for the names.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch intra-op threads.")
+@_user_errors
+def perf_cmd(out, quick, only, threads):
+    """Measure pjbench's performance ratios side by side in one run and print them with their goals."""
+    from pjbench.benchmarks import perf
+
+    unknown = sorted(set(only) - set(perf.MEASUREMENTS))
+    if unknown:
+        raise PjbenchError(f"--only {', '.join(unknown)}: choose from {', '.join(sorted(perf.MEASUREMENTS))}")
+    result = perf.run_perf(out, quick=quick, only=list(only) or None, log=lambda msg: click.echo(msg, err=True),
+                           threads=threads)
+    click.echo(perf.format_table(result))
+    click.echo(f"perf: {Path(out) / 'perf.json'}")
+
+
 @main.command("demo")
 @click.option("--out", "-o", default="pjbench-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Size of the synthetic suite.")

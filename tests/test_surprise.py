@@ -78,3 +78,81 @@ def test_short_video_raises_value_error():
     cfg = SurpriseConfig(window=8, stride=2, contexts=(4,))
     with pytest.raises(ValueError, match="fewer than one 8-frame window"):
         video_surprise(ContextEcho(), torch.zeros(6, 3, 16, 16), cfg)
+
+
+class OOMAbove:
+    """Fake model call: runs out of memory above ``limit`` windows per pass (CUDA's error type or CPU text)."""
+
+    def __init__(self, limit, cuda=True):
+        self.limit, self.cuda, self.tried = limit, cuda, []
+
+    def __call__(self, batch_size):
+        self.tried.append(batch_size)
+        if batch_size > self.limit:
+            if self.cuda:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes. Out of memory")
+        return batch_size
+
+
+def test_auto_batch_size_halves_on_oom_and_sticks():
+    from pjbench.probes.surprise import BatchSizer
+
+    sizer = BatchSizer("auto", start=32)
+    fake = OOMAbove(5)
+    assert sizer.run(fake) == 4 and fake.tried == [32, 16, 8, 4]
+    assert sizer.backoffs == [(32, 16), (16, 8), (8, 4)]
+    assert sizer.run(fake) == 4 and fake.tried[-1] == 4  # the size sticks for the next video
+    cpu = BatchSizer("auto", start=8)
+    assert cpu.run(OOMAbove(2, cuda=False)) == 2
+    assert sizer.to_dict() == {"batch_size": "auto", "final_batch_size": 4, "backoffs": [[32, 16], [16, 8], [8, 4]]}
+
+
+def test_oom_at_fixed_size_or_at_one_is_a_clear_error_and_other_errors_pass_through():
+    from pjbench.benchmarks.errors import PjbenchError
+    from pjbench.probes.surprise import BatchSizer, is_out_of_memory, parse_batch_size
+
+    fixed = OOMAbove(2)
+    with pytest.raises(PjbenchError, match="out of memory at --batch-size 8"):
+        BatchSizer(8).run(fixed)
+    assert fixed.tried == [8]
+    with pytest.raises(PjbenchError, match="even at one window"):
+        BatchSizer("auto", start=4).run(OOMAbove(0))
+
+    def broken(bs):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        BatchSizer("auto").run(broken)
+    assert not is_out_of_memory(ValueError("out of memory"))
+    assert parse_batch_size("AUTO") == "auto" and parse_batch_size("3") == 3
+    with pytest.raises(PjbenchError, match="positive integer or 'auto'"):
+        parse_batch_size("0")
+
+
+def test_batch_size_auto_runs_video_surprise_to_the_same_numbers():
+    """A model that runs out of memory above 2 windows per pass: auto backs off and scores the video."""
+    from pjbench.probes.surprise import BatchSizer
+
+    class Fragile(ContextEcho):
+        def targets(self, clips):
+            if clips.shape[0] > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+            return super().targets(clips)
+
+    cfg = SurpriseConfig(window=8, stride=2, contexts=(4, 6), max_context_mode=True, tubelet=2, prefix_step=2)
+    clip = torch.zeros(16, 3, 16, 16)
+    sizer = BatchSizer("auto", start=16)
+    out = sizer.run(lambda bs: video_surprise(Fragile(), clip, cfg, batch_size=bs))
+    np.testing.assert_array_equal(out[6], video_surprise(ContextEcho(), clip, cfg, batch_size=1)[6])
+    assert sizer.size == 2
+
+
+def test_dtype_is_part_of_the_protocol():
+    pp = Preprocessing(resolution=16, frames=8, frame_step=1, tubelet=2, patch=8)
+    assert SurpriseConfig.for_model(pp).to_dict()["dtype"] == "fp32"
+    assert SurpriseConfig.for_model(pp, dtype="bf16").dtype == "bf16"
+    from pjbench.benchmarks.errors import PjbenchError
+
+    with pytest.raises(PjbenchError, match="dtype"):
+        SurpriseConfig.for_model(pp, dtype="int8")
