@@ -10,12 +10,50 @@ from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.tasks import TASKS, ValidationReport
 
 
-def evaluate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, **kwargs: Any):
-    """Score a registered model on a task; see :func:`pjbench.benchmarks.runner.evaluate` for the options.
-    Returns ``(RunResults, path of results.json)``."""
+SURPRISE_ONLY_OPTIONS = ("context", "frame_step", "window", "stride", "contexts", "max_context_mode")
+PROBE_ONLY_OPTIONS = ("text_encoder", "folds", "n_frames", "pooled_grid", "controls", "grid", "probe_config")
+
+
+def evaluate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *, task: str = "intphys2",
+             **kwargs: Any):
+    """Score a registered model on a task, by the task's readout:
+
+    - ``surprise`` tasks (IntPhys 2): :func:`pjbench.benchmarks.runner.evaluate`;
+    - ``probe`` tasks (MVPBench, CausalVQA): an attentive probe on frozen features,
+      :func:`pjbench.benchmarks.probe_runner.evaluate_probe`.
+
+    Options of the other readout are refused (``None`` values are ignored). ``cache=False`` turns the
+    feature cache off for both. Returns ``(RunResults, path of results.json)``."""
+    readout = TASKS.get(task).info.get("readout")
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    wrong = [k for k in (PROBE_ONLY_OPTIONS if readout == "surprise" else SURPRISE_ONLY_OPTIONS) if k in kwargs]
+    if wrong:
+        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
+        raise PjbenchError(f"{flags}: not an option of task {task} (readout {readout})")
+    if readout == "probe":
+        from pjbench.benchmarks.probe_runner import evaluate_probe
+
+        if "cache" in kwargs:
+            kwargs["use_cache"] = kwargs.pop("cache")
+        return evaluate_probe(model, task, data_root, out, **kwargs)
     from pjbench.benchmarks.runner import evaluate as _evaluate
 
-    return _evaluate(model, data_root, out, **kwargs)
+    return _evaluate(model, data_root, out, task=task, **kwargs)
+
+
+def merge(out: str | os.PathLike, *, shards: int | None = None, progress: bool = True):
+    """Merge a sharded run (``--shard``, torchrun, Slurm) in ``out`` into results identical to one process;
+    see :func:`pjbench.benchmarks.distributed.merge`. Returns ``(RunResults, path of results.json)``."""
+    from pjbench.benchmarks.distributed import merge as _merge
+
+    return _merge(out, shards=shards, progress=progress)
+
+
+def run_shard(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *, shard: str, **kwargs: Any):
+    """Score shard ``"I/N"`` of a surprise-task run into ``out``; see :func:`pjbench.benchmarks.runner.run_shard`."""
+    from pjbench.benchmarks.runner import run_shard as _run_shard
+
+    return _run_shard(model, data_root, out, shard=shard, **kwargs)
 
 
 def validate(task: str, data_root: str | os.PathLike, check_videos: bool = True,

@@ -96,21 +96,66 @@ def main() -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Feature cache root. Default: $PJBENCH_CACHE, else $XDG_CACHE_HOME/pjbench or ~/.cache/pjbench.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
+@click.option("--text-encoder", default=None,
+              help="Probe tasks: 'learned' (default: hashed words trained with the probe) or a frozen HF text model (id or dir).")
+@click.option("--folds", type=click.IntRange(min=2), default=None, help="Probe tasks: cross-validation folds (default 5).")
+@click.option("--frames", "n_frames", type=click.IntRange(min=1), default=None,
+              help="Probe tasks: frames sampled uniformly over each video (default 16).")
+@click.option("--pooled-grid", callback=_int_list, default=None,
+              help="Probe tasks: token grid t,h,w the features are average-pooled to (default 8,4,4).")
+@click.option("--no-control", is_flag=True, help="Probe tasks: skip the video-blind control probe.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Score only shard I of N (0-based; items split by a stable hash of their name) into --out/.shards; "
+                   "the last shard to finish merges (else `pjbench merge`).")
+@click.option("--barrier-timeout", type=click.FloatRange(min=1), default=None,
+              help="torchrun: seconds rank 0 waits for a rank that shows no sign of life before failing. Default: 600.")
+@click.option("--slurm-partition", default=None, help="Submit to Slurm (submitit): a job array of shards, then the merge.")
+@click.option("--nodes", type=click.IntRange(min=1), default=None, help="Slurm: nodes; the run has nodes x GPUs-per-node shards.")
+@click.option("--slurm-gpus-per-node", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Slurm: GPUs per node (one shard per GPU; 0: one CPU shard per node).")
+@click.option("--slurm-time", type=click.IntRange(min=1), default=240, show_default=True, help="Slurm: minutes per shard task.")
+@click.option("--slurm-account", default=None, help="Slurm: account to charge.")
+@click.option("--slurm-cpus-per-task", type=click.IntRange(min=1), default=8, show_default=True, help="Slurm: CPUs per shard task.")
+@click.option("--wait", is_flag=True, help="Slurm: wait for the shard array and merge here instead of a merge job.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @_user_errors
 def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, device, seed, workers, context, dev_split,
-             frame_step, window, stride, contexts, max_context_mode, n_boot, overwrite, model_args, cache_dir, no_cache, quiet):
-    """Score a model on a task and write results.json + items.jsonl to --out."""
+             frame_step, window, stride, contexts, max_context_mode, n_boot, overwrite, model_args, cache_dir, no_cache,
+             text_encoder, folds, n_frames, pooled_grid, no_control, quiet, **scale):
+    """Score a model on a task and write results.json + items.jsonl to --out.
+
+    On K GPUs: `torchrun --nproc-per-node K -m pjbench.benchmarks.cli eval ... --device cuda` (one shard per
+    rank, rank 0 merges). On Slurm: `--slurm-partition P --nodes N`. By hand: `--shard I/N`, then `pjbench merge`."""
     from pjbench.benchmarks.api import evaluate
 
     if not data_root.is_dir():
         raise PjbenchError(f"--data-root {data_root}: no such directory")
-    results, path = evaluate(
-        model, data_root, out, task=task, split=split, checkpoint=checkpoint, limit=limit, batch_size=batch_size,
+    kw = dict(
+        task=task, split=split, checkpoint=checkpoint, limit=limit, batch_size=batch_size,
         device=device, seed=seed, workers=workers, context=context, dev_split=dev_split, frame_step=frame_step, window=window, stride=stride,
         contexts=contexts, max_context_mode=max_context_mode, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
-        model_args=model_args, cache=not no_cache, cache_dir=cache_dir,
+        model_args=model_args, cache=not no_cache, cache_dir=cache_dir, text_encoder=text_encoder, folds=folds,
+        n_frames=n_frames, pooled_grid=pooled_grid, controls=() if no_control else None,
     )
+    merged = _eval_beyond_one_process(model, data_root, out, scale, kw)
+    if merged == ():  # a shard, a torchrun rank or a Slurm submission that did not merge: status printed
+        return
+    results, path = merged or evaluate(model, data_root, out, **kw)
+    if results.protocol.get("readout") == "probe" or results.task["name"] in ("mvpbench", "causalvqa"):
+        _echo_qa_headline(results)
+        beats = results.protocol.get("probe_beats_video_blind")
+        if beats is not None:
+            click.echo("probe vs video-blind control: " + ("better (CI of the difference above 0)" if beats else
+                       "NOT distinguishable from the video-blind control (text shortcuts may explain the score)"))
+        click.echo(f"results: {path}")
+        for key, rel in results.files.items():
+            click.echo(f"{key}: {Path(out) / rel}")
+        return
+    _echo_surprise_results(results, path, out)
+
+
+def _echo_surprise_results(results, path, out) -> None:
+    task = results.task["name"]
     head = results.metric("pairwise_accuracy", "avg")
     if head is not None and head.value is not None:
         click.echo(f"{results.model['name']} on {task}/{results.task['split']}: pairwise accuracy (avg) "
@@ -126,6 +171,76 @@ def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, 
     click.echo(f"results: {path}")
     for key, rel in results.files.items():
         click.echo(f"{key}: {Path(out) / rel}")
+
+
+def _eval_beyond_one_process(model, data_root, out, scale, kw):
+    """--shard, torchrun ranks and Slurm submission. ``None``: an ordinary run; ``()``: this process did not
+    merge (its status is printed); else ``(results, path)`` of the merge it ran."""
+    from pjbench.benchmarks import distributed as dist
+    from pjbench.benchmarks.api import PROBE_ONLY_OPTIONS
+    from pjbench.benchmarks.tasks import TASKS
+
+    launch = dist.torchrun_env()
+    slurm = {k: v for k, v in scale.items() if k.startswith("slurm_") or k in ("nodes", "wait")}
+    if not (launch or scale["shard"] or scale["slurm_partition"]):
+        if scale["nodes"] is not None or scale["wait"]:
+            raise PjbenchError("--nodes and --wait need --slurm-partition")
+        return None
+    if TASKS.get(kw["task"]).info.get("readout") != "surprise":
+        raise PjbenchError(f"--shard, torchrun and Slurm runs are for surprise tasks; task {kw['task']} is a probe task")
+    given = [k for k in PROBE_ONLY_OPTIONS if kw.get(k) is not None]
+    if given:
+        raise PjbenchError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: not an option of task {kw['task']}")
+    kw = {k: v for k, v in kw.items() if k not in PROBE_ONLY_OPTIONS}
+    if sum(map(bool, (launch, scale["shard"], scale["slurm_partition"]))) > 1:
+        raise PjbenchError("use one of --shard, torchrun (RANK/WORLD_SIZE set) and --slurm-partition")
+    if launch:
+        outcome = dist.torchrun_eval(model, data_root, out, launch=launch, barrier_timeout=scale["barrier_timeout"]
+                                     or dist.DEFAULT_BARRIER_TIMEOUT_S, **kw)
+    elif scale["shard"]:
+        from pjbench.benchmarks.runner import run_shard
+
+        outcome = run_shard(model, data_root, out, shard=scale["shard"], **kw)
+    else:
+        from pjbench.benchmarks import slurm as slurm_mod
+
+        if scale["nodes"] is None:
+            raise PjbenchError("--slurm-partition needs --nodes N")
+        sub = slurm_mod.submit(
+            model, data_root, out, partition=slurm["slurm_partition"], nodes=slurm["nodes"],
+            gpus_per_node=slurm["slurm_gpus_per_node"], time_min=slurm["slurm_time"], account=slurm["slurm_account"],
+            cpus_per_task=slurm["slurm_cpus_per_task"], wait=slurm["wait"], eval_kwargs=kw)
+        click.echo(f"submitted {sub.plan.n_shards} shards as Slurm array job {sub.array_id} "
+                   f"(logs: {sub.plan.folder})")
+        if sub.merged is not None:
+            return sub.merged
+        click.echo(f"merge job {sub.merge_job.job_id} runs after the array; results: {Path(out) / 'results.json'} "
+                   f"(or run `pjbench merge --out {out}` yourself)")
+        return ()
+    who = f"rank {launch.rank}: " if launch else ""
+    click.echo(f"{who}shard {outcome.shard}: {outcome.n_scored} of {outcome.n_items} items scored "
+               f"({outcome.n_skipped} skipped, {outcome.n_computed} computed now) in {outcome.directory}")
+    if outcome.merged is not None:
+        return outcome.merged
+    if not launch:
+        click.echo(f"waiting for shard(s) {', '.join(map(str, outcome.pending))} of {outcome.shard.count}; the last "
+                   f"shard to finish merges, or run `pjbench merge --out {out}`")
+    return ()
+
+
+@main.command("merge")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The --out of a sharded run (torchrun, --shard, Slurm).")
+@click.option("--shards", type=click.IntRange(min=1), default=None, help="Shard count N, if --out holds several layouts.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_user_errors
+def merge_cmd(out, shards, quiet):
+    """Merge the shards of a run into results.json + items.jsonl, identical to a single-process run.
+    Names the missing shards and items if any shard is unfinished; running it again gives the same files."""
+    from pjbench.benchmarks.api import merge
+
+    results, path = merge(out, shards=shards, progress=not quiet)
+    _echo_surprise_results(results, path, out)
 
 
 @main.command("list")

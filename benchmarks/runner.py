@@ -4,6 +4,10 @@ per-item records -> metrics -> results files.
 Resumable: every scored video is appended to ``<out>/.partial/<split>.jsonl`` as soon as it is done; a
 re-run with the same configuration (``run_config.json``) scores only what is missing. Final files are
 written atomically.
+
+Beyond one process: :func:`run_shard` scores one hash-shard of the items into ``<out>/.shards/<i>-of-<N>/``
+(no metrics), and the merge is :func:`evaluate` reading every item from those shard files
+(``require_shards=N``); see :mod:`pjbench.benchmarks.distributed` for the layout, the barrier and torchrun.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +42,9 @@ from pjbench.benchmarks.video import decode_video, preprocess
 from pjbench.encoders.base import Preprocessing
 from pjbench.encoders.registry import MODELS
 from pjbench.probes.surprise import SurpriseConfig, scores_at, video_surprise
+
+if TYPE_CHECKING:
+    from pjbench.benchmarks.distributed import Shard
 
 OVERWRITE_MODES = ("only-missing", "always", "never")
 RUN_CONFIG_FILE = "run_config.json"
@@ -113,19 +120,30 @@ def score_split(
     progress: bool = True,
     store: CacheStore | None = None,
     read_cache: bool = True,
+    prior: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[dict[str, dict[str, list[float]]], list[dict[str, str]], dict[str, str]]:
     """Surprise for every item, resuming from ``partial_path`` and reading/writing the feature cache ``store``.
 
+    ``prior``: rows already finished elsewhere (the shards of this run, in the same format as the partial
+    file); they keep the origin they were recorded with, and their skips stay skips.
     Returns ``(surprise by item name, skipped [{name, path, reason}], origin by item name)`` where origin is
     ``"previous_run"`` (the partial file of an interrupted run in the same --out), ``"cache"`` or ``"computed"``."""
     done: dict[str, dict[str, list[float]]] = {}
     skipped: dict[str, dict[str, str]] = {}
     origin: dict[str, str] = {}
+    for row in (prior or {}).values():
+        if "skip" in row:
+            skipped[row["name"]] = {"name": row["name"], "path": row["path"], "reason": row["skip"]}
+        else:
+            done[row["name"]] = row["surprise"]
+            origin[row["name"]] = row.get("origin") if row.get("origin") in ("computed", "cache") else "previous_run"
     if partial_path.exists():
         for row in read_jsonl(partial_path):
             if "skip" in row:
+                done.pop(row["name"], None)
                 skipped[row["name"]] = {"name": row["name"], "path": row["path"], "reason": row["skip"]}
             else:
+                skipped.pop(row["name"], None)
                 done[row["name"]] = row["surprise"]
                 origin[row["name"]] = "cache" if row.get("origin") == "cache" else "previous_run"
     wanted = {it.name for it in items}
@@ -212,45 +230,39 @@ def _check_device(device: str) -> str:
     return device
 
 
-def evaluate(
-    model: str,
-    data_root: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    task: str = "intphys2",
-    split: str | None = None,
-    checkpoint: str | None = None,
-    limit: int | None = None,
-    batch_size: int = 8,
-    device: str = "cpu",
-    seed: int = 0,
-    workers: int | None = None,
-    context: int | None = None,
-    frame_step: int | None = None,
-    window: int | None = None,
-    stride: int | None = None,
-    contexts: Sequence[int] | None = None,
-    max_context_mode: bool | None = None,
-    dev_split: str | None = None,
-    n_boot: int = 1000,
-    overwrite: str = "only-missing",
-    progress: bool = True,
-    cache: bool = True,
-    cache_dir: str | os.PathLike | None = None,
-    model_args: dict[str, Any] | None = None,
-) -> tuple[RunResults, Path]:
-    """Score ``model`` on ``task``/``split`` under ``data_root``; write ``results.json`` + ``items.jsonl`` to ``out``.
+@dataclasses.dataclass
+class _Plan:
+    """Everything decided before the first video is scored (shared by a whole run, its shards and the merge)."""
 
-    Context length: ``context`` fixes it; otherwise it is chosen on the task's dev split (IntPhys 2: Debug;
-    for HeldOut: Main, else Debug) when that split exists and is not the reported one, else it is fixed at
-    half the window. The HeldOut split also gets ``submission.jsonl`` thresholded on the dev split.
+    task: str
+    task_obj: Any
+    split: str
+    dev_split: str | None
+    items: list[VideoItem]
+    dev_items: list[VideoItem]
+    n_in_split: int
+    enc: Any
+    cfg: SurpriseConfig
+    run_config: dict[str, Any]
+    data_fp: str
+    data_root: str
+    limit: int | None
+    context: int | None
+    device: str
+    seed: int
+    n_boot: int
+    batch_size: int
+    cache: bool
+    cache_dir: str | os.PathLike | None
+    started_at: str
+    t0: float
 
-    Per-video surprise is read from / written to the feature cache (``cache_dir``, default ``$PJBENCH_CACHE``
-    or the XDG cache) under the model's identity; ``cache=False`` neither reads nor writes it, and
-    ``overwrite="always"`` recomputes every video and rewrites its entry. ``model_args`` go to the model's
-    factory (e.g. ``{"layer": -4}``) and become part of its identity.
-    Returns ``(results, path to results.json)``.
-    """
+
+def _plan(model: str, data_root: str | os.PathLike, out: Path, *, task: str, split: str | None, checkpoint: str | None,
+          limit: int | None, batch_size: int, device: str, seed: int, context: int | None, frame_step: int | None,
+          window: int | None, stride: int | None, contexts: Sequence[int] | None, max_context_mode: bool | None,
+          dev_split: str | None, n_boot: int, overwrite: str, cache: bool, cache_dir: str | os.PathLike | None,
+          model_args: dict[str, Any] | None) -> _Plan:
     t0 = time.time()
     if overwrite not in OVERWRITE_MODES:
         raise PjbenchError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
@@ -263,7 +275,6 @@ def evaluate(
     split = next((s for s in task_obj.splits if s.lower() == split.lower()), split)
     if split not in task_obj.splits:
         raise PjbenchError(f"task {task} has splits {', '.join(task_obj.splits)}; got --split {split}")
-    out = Path(out)
     if out.exists() and not out.is_dir():
         raise PjbenchError(f"--out {out}: exists and is not a directory")
     items = task_obj.load(data_root, split, limit=limit)
@@ -302,22 +313,71 @@ def evaluate(
         "dev_fingerprint": fingerprint_items(dev_items) if dev_items else None,
         "model": enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "protocol": cfg.to_dict(),
     }
-    _prepare_out(out, run_config, overwrite)
-    identity = model_identity(enc)
-    store = FeatureCache(cache_dir, enabled=cache).store(
-        identity, "surprise", {"readout": "surprise", **cfg.to_dict()})
-    read_cache = overwrite != "always"
+    return _Plan(task=task, task_obj=task_obj, split=split, dev_split=dev_split, items=items, dev_items=dev_items,
+                 n_in_split=n_in_split, enc=enc, cfg=cfg, run_config=run_config, data_fp=data_fp,
+                 data_root=str(Path(data_root).resolve()), limit=limit, context=context, device=device, seed=seed,
+                 n_boot=n_boot, batch_size=batch_size, cache=cache, cache_dir=cache_dir, started_at=started_at, t0=t0)
 
+
+def _store(plan: _Plan) -> CacheStore:
+    return FeatureCache(plan.cache_dir, enabled=plan.cache).store(
+        model_identity(plan.enc), "surprise", {"readout": "surprise", **plan.cfg.to_dict()})
+
+
+def _shard_rows(plan: _Plan, out: Path, count: int | None, strict: bool) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Finished rows of the shards in ``out`` for the dev split and the reported split. ``strict`` (the merge):
+    every item must have one, else an error naming the unfinished shards and their missing items."""
+    from pjbench.benchmarks import distributed as dist
+
+    dev_rows, ignored = (dist.read_shard_rows(out, plan.run_config, dist.split_file(plan.dev_split, dev=True), count)
+                         if plan.dev_items else ({}, []))
+    rows, ignored2 = dist.read_shard_rows(out, plan.run_config, dist.split_file(plan.split), count)
+    if strict:
+        missing = [it.name for it in plan.dev_items if it.name not in dev_rows]
+        missing += [it.name for it in plan.items if it.name not in rows]
+        if missing:
+            assert count is not None
+            by_shard = dist.missing_by_shard(missing, count)
+            detail = "; ".join(f"shard {s}/{count}: {len(names)} item(s), e.g. {', '.join(names[:3])}"
+                               for s, names in by_shard.items())
+            note = (f" (shard directories with another configuration were ignored: {', '.join(sorted(set(ignored + ignored2)))})"
+                    if ignored or ignored2 else "")
+            raise PjbenchError(
+                f"cannot merge {out}: {len(missing)} of {len(plan.items) + len(plan.dev_items)} items have no shard "
+                f"result -- shards {', '.join(str(s) for s in by_shard)} of {count} are missing or unfinished{note}. "
+                f"Missing: {detail}. Run (or re-run) those shards with --shard I/{count}, then merge again")
+    return dev_rows, rows
+
+
+def _score_and_finish(plan: _Plan, out: Path, *, workers: int | None, progress: bool, read_cache: bool,
+                      dev_prior: dict[str, dict] | None = None, prior: dict[str, dict] | None = None
+                      ) -> tuple[RunResults, Path]:
+    enc, cfg, split, dev_split = plan.enc, plan.cfg, plan.split, plan.dev_split
+    store = _store(plan)
     dev_surprise: dict[str, dict[str, list[float]]] = {}
     dev_skipped: list[dict[str, str]] = []
-    if dev_items:
+    if plan.dev_items:
         dev_surprise, dev_skipped, _ = score_split(
-            enc, dev_items, cfg, partial_path=out / ".partial" / f"dev-{dev_split}.jsonl", batch_size=batch_size,
-            workers=workers, desc=f"{enc.info.name} {task}/{dev_split} (dev)", progress=progress, store=store,
-            read_cache=read_cache)
+            enc, plan.dev_items, cfg, partial_path=out / ".partial" / f"dev-{dev_split}.jsonl",
+            batch_size=plan.batch_size, workers=workers, desc=f"{enc.info.name} {plan.task}/{dev_split} (dev)",
+            progress=progress, store=store, read_cache=read_cache, prior=dev_prior)
     surprise, skipped, origin = score_split(
-        enc, items, cfg, partial_path=out / ".partial" / f"{split}.jsonl", batch_size=batch_size, workers=workers,
-        desc=f"{enc.info.name} {task}/{split}", progress=progress, store=store, read_cache=read_cache)
+        enc, plan.items, cfg, partial_path=out / ".partial" / f"{split}.jsonl", batch_size=plan.batch_size,
+        workers=workers, desc=f"{enc.info.name} {plan.task}/{split}", progress=progress, store=store,
+        read_cache=read_cache, prior=prior)
+    return _finish(plan, out, store, surprise, skipped, origin, dev_surprise, dev_skipped)
+
+
+def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[str, list[float]]],
+            skipped: list[dict[str, str]], origin: dict[str, str], dev_surprise: dict[str, dict[str, list[float]]],
+            dev_skipped: list[dict[str, str]]) -> tuple[RunResults, Path]:
+    """Context selection on the dev split, metrics, results files."""
+    task_obj, cfg, enc, split, dev_split, items, dev_items = (
+        plan.task_obj, plan.cfg, plan.enc, plan.split, plan.dev_split, plan.items, plan.dev_items)
+    context, seed, n_boot = plan.context, plan.seed, plan.n_boot
+    # skips in item order, whatever order the workers (or the shards) finished them in
+    skipped = _in_item_order(skipped, items)
+    dev_skipped = _in_item_order(dev_skipped, dev_items)
     if not surprise:
         raise PjbenchError(f"no video of {split} could be scored; first problem: {skipped[0]['reason'] if skipped else '?'}")
 
@@ -350,34 +410,232 @@ def evaluate(
         files["dev_items"] = "dev_items.jsonl"
     if not any(r.label is not None for r in records):  # unlabelled split: a leaderboard file instead
         # A leaderboard file must list every video: a limited or lossy run writes a clearly named partial file.
-        complete = len(records) == n_in_split
+        complete = len(records) == plan.n_in_split
         name = "submission.jsonl" if complete else "submission.partial.jsonl"
         sub = task_obj.write_submission(out / name, records, thresholds)
         if sub is not None:
             files["submission" if complete else "submission_partial"] = sub.name
 
-    prov = base_provenance(seed, device)
-    prov["started_at"] = started_at
-    prov.update({"finished_at": utcnow(), "wall_time_s": round(time.time() - t0, 3)})
+    prov = base_provenance(seed, plan.device)
+    prov["started_at"] = plan.started_at
+    prov.update({"finished_at": utcnow(), "wall_time_s": round(time.time() - plan.t0, 3)})
     n_origin = {k: sum(1 for r in records if origin.get(r.name) == k) for k in ("computed", "cache", "previous_run")}
     protocol = {"readout": task_obj.readout, **cfg.to_dict(), "context_selection": selection, "threshold": threshold,
-                "n_boot": n_boot, "ci_level": 0.95, "batch_size": batch_size}
+                "n_boot": n_boot, "ci_level": 0.95, "batch_size": plan.batch_size}
     results = RunResults(
-        task={"name": task, "split": split, "data_root": str(Path(data_root).resolve()), "data_fingerprint": data_fp,
-              "limit": limit, "n_items": n_in_split, "n_selected": len(items), "n_scored": len(records),
+        task={"name": plan.task, "split": split, "data_root": plan.data_root, "data_fingerprint": plan.data_fp,
+              "limit": plan.limit, "n_items": plan.n_in_split, "n_selected": len(items), "n_scored": len(records),
               "skipped": skipped, "dev_split": dev_split, "n_dev_items": len(dev_items),
               "n_dev_scored": len(dev_surprise), "dev_skipped": dev_skipped,
               "n_computed": n_origin["computed"], "n_from_cache": n_origin["cache"],
               "n_from_previous_run": n_origin["previous_run"]},
-        model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "identity": identity,
-               "cache": {"enabled": cache, "root": str(FeatureCache(cache_dir).root) if cache else None,
+        model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "identity": model_identity(enc),
+               "cache": {"enabled": plan.cache, "root": str(FeatureCache(plan.cache_dir).root) if plan.cache else None,
                          "store": store.key}},
         protocol=protocol, metrics=metrics, provenance=prov, files=files,
     )
     return results, write_results(out, results)
 
 
-def _prepare_out(out: Path, run_config: dict[str, Any], overwrite: str) -> None:
+def _in_item_order(skipped: list[dict[str, str]], items: Sequence[VideoItem]) -> list[dict[str, str]]:
+    rank = {it.name: i for i, it in enumerate(items)}
+    return sorted(skipped, key=lambda s: rank.get(s["name"], len(rank)))
+
+
+def evaluate(
+    model: str,
+    data_root: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    task: str = "intphys2",
+    split: str | None = None,
+    checkpoint: str | None = None,
+    limit: int | None = None,
+    batch_size: int = 8,
+    device: str = "cpu",
+    seed: int = 0,
+    workers: int | None = None,
+    context: int | None = None,
+    frame_step: int | None = None,
+    window: int | None = None,
+    stride: int | None = None,
+    contexts: Sequence[int] | None = None,
+    max_context_mode: bool | None = None,
+    dev_split: str | None = None,
+    n_boot: int = 1000,
+    overwrite: str = "only-missing",
+    progress: bool = True,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    model_args: dict[str, Any] | None = None,
+    require_shards: int | None = None,
+) -> tuple[RunResults, Path]:
+    """Score ``model`` on ``task``/``split`` under ``data_root``; write ``results.json`` + ``items.jsonl`` to ``out``.
+
+    Context length: ``context`` fixes it; otherwise it is chosen on the task's dev split (IntPhys 2: Debug;
+    for HeldOut: Main, else Debug) when that split exists and is not the reported one, else it is fixed at
+    half the window. The HeldOut split also gets ``submission.jsonl`` thresholded on the dev split.
+
+    Per-video surprise is read from / written to the feature cache (``cache_dir``, default ``$PJBENCH_CACHE``
+    or the XDG cache) under the model's identity; ``cache=False`` neither reads nor writes it, and
+    ``overwrite="always"`` recomputes every video and rewrites its entry. ``model_args`` go to the model's
+    factory (e.g. ``{"layer": -4}``) and become part of its identity.
+
+    Items finished by shards of this run in ``out`` (:func:`run_shard`, same configuration) are taken from
+    their shard files with their recorded origin and skips; the rest is computed. ``require_shards=N`` is the
+    merge of an ``N``-shard run: every item must come from those shards, nothing is computed, and a missing
+    item is an error naming its shard (see :mod:`pjbench.benchmarks.distributed`).
+    Returns ``(results, path to results.json)``.
+    """
+    out = Path(out)
+    plan = _plan(model, data_root, out, task=task, split=split, checkpoint=checkpoint, limit=limit,
+                 batch_size=batch_size, device=device, seed=seed, context=context, frame_step=frame_step,
+                 window=window, stride=stride, contexts=contexts, max_context_mode=max_context_mode,
+                 dev_split=dev_split, n_boot=n_boot, overwrite=overwrite, cache=cache, cache_dir=cache_dir,
+                 model_args=model_args)
+    if require_shards:
+        return _merge_shards(plan, out, require_shards, workers=workers, progress=progress)
+    _prepare_out(out, plan.run_config, overwrite)
+    dev_prior, prior = _shard_rows(plan, out, None, strict=False) if overwrite != "always" else ({}, {})
+    return _score_and_finish(plan, out, workers=workers, progress=progress, read_cache=overwrite != "always",
+                             dev_prior=dev_prior, prior=prior)
+
+
+def _merge_shards(plan: _Plan, out: Path, count: int, *, workers: int | None, progress: bool) -> tuple[RunResults, Path]:
+    dev_prior, prior = _shard_rows(plan, out, count, strict=True)
+    # The merge rewrites every result file of --out from the shards (idempotent); the shards stay.
+    _prepare_out(out, plan.run_config, "always", keep_shards=True)
+    return _score_and_finish(plan, out, workers=workers, progress=progress, read_cache=False,
+                             dev_prior=dev_prior, prior=prior)
+
+
+@dataclasses.dataclass
+class ShardOutcome:
+    """What one shard did. ``merged`` is ``(results, path)`` when this process also merged the run;
+    ``pending`` lists the shards not finished when it looked (empty once merged)."""
+
+    shard: "Shard"
+    directory: Path
+    n_items: int  # of the reported split and the dev split, owned by this shard
+    n_scored: int
+    n_skipped: int
+    n_computed: int  # in this attempt (the rest: the shard's earlier attempt or the feature cache)
+    pending: list[int]
+    merged: tuple[RunResults, Path] | None = None
+
+
+def run_shard(
+    model: str,
+    data_root: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    shard: Any,
+    merge: str = "if-complete",
+    barrier_timeout: float | None = None,
+    run_id: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    overwrite: str = "only-missing",
+    **kwargs: Any,
+) -> ShardOutcome:
+    """Score shard ``shard`` (``"i/N"`` or a :class:`~pjbench.benchmarks.distributed.Shard`) of a run: only the
+    items of the reported and dev splits it owns, into ``<out>/.shards/<i>-of-<N>/`` and the feature cache;
+    no metrics. ``kwargs`` are :func:`evaluate`'s (same meaning; every shard of a run must get the same).
+
+    ``merge``: ``"if-complete"`` merges when this shard finds every shard done (the last one to finish
+    merges); ``"wait"`` waits for the others (file barrier; a dead or failed shard is an error after
+    ``barrier_timeout`` seconds) and merges (torchrun's rank 0); ``"never"`` leaves it to ``pjbench merge``.
+    ``overwrite="always"`` recomputes this shard's items (it never touches other shards' files)."""
+    from pjbench.benchmarks import distributed as dist
+
+    if merge not in ("if-complete", "wait", "never"):
+        raise PjbenchError(f"merge must be if-complete, wait or never; got {merge!r}")
+    shard = dist.Shard.parse(shard)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise PjbenchError(f"--out {out}: exists and is not a directory")
+    sdir = dist.shard_dir(out, shard)
+    t_start = time.time()
+    with dist.Heartbeat(sdir, run_id):
+        try:
+            plan = _plan(model, data_root, out, overwrite=overwrite, **_plan_kwargs(kwargs))
+            _prepare_shard(out, sdir, plan, overwrite, kwargs, model)
+            store = _store(plan)
+            read_cache = overwrite != "always"
+            tag = f" [shard {shard}]"
+            dev_mine = shard.select(plan.dev_items)
+            mine = shard.select(plan.items)
+            results = []
+            for part, is_dev, split in ((dev_mine, True, plan.dev_split), (mine, False, plan.split)):
+                if not part:
+                    continue
+                results.append(score_split(
+                    plan.enc, part, plan.cfg, partial_path=sdir / dist.split_file(split, dev=is_dev),
+                    batch_size=plan.batch_size, workers=workers, progress=progress, store=store,
+                    read_cache=read_cache, desc=f"{plan.enc.info.name} {plan.task}/{split}{' (dev)' if is_dev else ''}{tag}"))
+            n_scored = sum(len(r[0]) for r in results)
+            n_skipped = sum(len(r[1]) for r in results)
+            n_computed = sum(sum(1 for o in r[2].values() if o == "computed") for r in results)
+            dist.mark_done(sdir, {"shard": str(shard), "n_items": len(mine) + len(dev_mine), "n_scored": n_scored,
+                                  "n_skipped": n_skipped, "n_computed": n_computed, "run_id": run_id})
+        except BaseException as exc:
+            dist.mark_failed(sdir, f"{type(exc).__name__}: {exc}", run_id)
+            raise
+        outcome = ShardOutcome(shard, sdir, len(mine) + len(dev_mine), n_scored, n_skipped, n_computed, pending=[])
+        if merge == "wait":
+            dist.wait_for_shards(out, shard.count, plan.run_config, run_id=run_id, since=t_start,
+                                 timeout=dist.DEFAULT_BARRIER_TIMEOUT_S if barrier_timeout is None else barrier_timeout)
+        outcome.pending = dist.shards_done(out, shard.count, plan.run_config)
+        if merge != "never" and not outcome.pending:
+            outcome.merged = _merge_shards(plan, out, shard.count, workers=workers, progress=progress)
+    return outcome
+
+
+_PLAN_DEFAULTS: dict[str, Any] = dict(
+    task="intphys2", split=None, checkpoint=None, limit=None, batch_size=8, device="cpu", seed=0, context=None,
+    frame_step=None, window=None, stride=None, contexts=None, max_context_mode=None, dev_split=None, n_boot=1000,
+    cache=True, cache_dir=None, model_args=None,
+)
+
+
+def _plan_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(kwargs) - set(_PLAN_DEFAULTS)
+    if unknown:
+        raise TypeError(f"run_shard() got unexpected arguments: {', '.join(sorted(unknown))}")
+    return {**_PLAN_DEFAULTS, **kwargs}
+
+
+def _prepare_shard(out: Path, sdir: Path, plan: _Plan, overwrite: str, kwargs: dict[str, Any], model: str) -> None:
+    """Check the shard may write here, reset its completion markers, record its configuration and invocation."""
+    from pjbench.benchmarks import distributed as dist
+
+    config = json.loads(dumps(plan.run_config))
+    top = out / RUN_CONFIG_FILE
+    mine = sdir / dist.RUN_CONFIG_FILE
+    if overwrite == "never" and (top.exists() or mine.exists()):
+        raise PjbenchError(f"{out} already holds a run; --overwrite never refuses to touch it")
+    for path in (top, mine):
+        if overwrite != "always" and path.exists() and json.loads(path.read_text(encoding="utf-8")) != config:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+            diff = sorted(k for k in config if config.get(k) != previous.get(k))
+            raise PjbenchError(
+                f"{path.parent} holds a run with a different configuration ({', '.join(diff)} differ); "
+                "pass --overwrite always to replace it or choose another --out")
+    dist.reset_shard_dir(sdir, wipe=overwrite == "always")
+    sdir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(mine, dumps(plan.run_config) + "\n")
+    plan_kwargs = _plan_kwargs(kwargs)
+    invocation = {
+        **{k: v for k, v in plan_kwargs.items() if k != "device"},
+        "model": model, "data_root": plan.data_root,
+        "split": plan.split, "dev_split": plan.dev_split,
+        "contexts": list(plan_kwargs["contexts"]) if plan_kwargs["contexts"] is not None else None,
+        "cache_dir": str(FeatureCache(plan.cache_dir).root) if plan.cache else None,
+    }
+    atomic_write_text(sdir / dist.INVOCATION_FILE, dumps(invocation) + "\n")
+
+
+def _prepare_out(out: Path, run_config: dict[str, Any], overwrite: str, keep_shards: bool = False) -> None:
     cfg_path = out / RUN_CONFIG_FILE
     if cfg_path.exists():
         previous = json.loads(cfg_path.read_text(encoding="utf-8"))
@@ -385,16 +643,26 @@ def _prepare_out(out: Path, run_config: dict[str, Any], overwrite: str) -> None:
             raise PjbenchError(f"{out} already holds a run; --overwrite never refuses to touch it")
         if overwrite == "always" or previous == json.loads(dumps(run_config)):
             if overwrite == "always":  # nothing of the old run may survive into the new one
-                import shutil
-
-                shutil.rmtree(out / ".partial", ignore_errors=True)
-                for stale in (RESULTS_FILE, ITEMS_FILE, "dev_items.jsonl", "submission.jsonl", "submission.partial.jsonl"):
-                    (out / stale).unlink(missing_ok=True)
+                _clear_run(out, keep_shards)
         else:
             diff = sorted(k for k in run_config if json.loads(dumps(run_config)).get(k) != previous.get(k))
             raise PjbenchError(
                 f"{out} holds a run with a different configuration ({', '.join(diff)} differ); "
                 "pass --overwrite always to replace it or choose another --out"
             )
+    elif overwrite == "always" and out.is_dir():  # shards of an earlier run may exist before any merge
+        _clear_run(out, keep_shards)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cfg_path, dumps(run_config) + "\n")
+
+
+def _clear_run(out: Path, keep_shards: bool) -> None:
+    import shutil
+
+    from pjbench.benchmarks.distributed import SHARDS_DIR
+
+    shutil.rmtree(out / ".partial", ignore_errors=True)
+    if not keep_shards:
+        shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)
+    for stale in (RESULTS_FILE, ITEMS_FILE, "dev_items.jsonl", "submission.jsonl", "submission.partial.jsonl"):
+        (out / stale).unlink(missing_ok=True)

@@ -1,4 +1,3 @@
-import torch
 from pjbench.encoders import ModelInfo, Preprocessing
 
 

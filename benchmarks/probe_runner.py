@@ -1,0 +1,404 @@
+"""Run orchestration for the probe track (MVPBench, CausalVQA): load items -> frozen-encoder features
+(cached per video) -> attentive probe trained by grouped cross-validation -> held-out predictions per
+item -> metrics -> results files.
+
+Labelled split (MVPBench ``mini``/``full``, CausalVQA ``debug``): ``folds``-fold cross-validation grouped
+by pair and stratified (:mod:`pjbench.probes.crossval`); every item gets a prediction from the fold in
+which it was held out. Unlabelled split (CausalVQA ``test``): the probe is trained on the task's labelled
+dev split (``task.dev_splits_for(split)``) and predicts the split, which becomes a submission file.
+
+Metrics scheme of ``results.json``:
+
+- ``task.metrics(records)`` of the probe, unchanged (e.g. ``pair_accuracy[all]``, ``pair_accuracy[config=...]``);
+- the same rows for each control with the name prefixed: ``control_video_blind/pair_accuracy``;
+- ``probe_minus_video_blind/<headline>``: probe minus control in the task's headline (``task.headline``
+  macro-averaged over ``task.macro_over``: MVPBench ``pair_accuracy`` over configs, CausalVQA
+  ``paired_accuracy`` over type x difficulty; a task declaring no ``macro_over`` gets
+  ``pair_accuracy_pooled``), 95 % CI by a *paired* cluster bootstrap (both runs resampled with the same
+  pairs); ``protocol.controls.video_blind.probe_beats_video_blind`` says whether that CI lies above 0
+  (also ``protocol.probe_beats_video_blind``; ``None`` when no control ran or the CI is undefined).
+
+Resumable enough: features come from the cache on a re-run, so only the probe training is recomputed
+(``provenance.n_from_cache`` counts the videos read from the cache).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from pjbench.benchmarks.cache import FeatureCache, model_identity
+from pjbench.benchmarks.errors import PjbenchError
+from pjbench.benchmarks.paired import _macro_mean, _row, _weighted_mean, complete_pair_records, item_correct, pair_correct
+from pjbench.benchmarks.provenance import base_provenance, fingerprint_items, utcnow
+from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, write_jsonl, write_results
+from pjbench.benchmarks.runner import OVERWRITE_MODES, _check_device, _default_workers, _prepare_out
+from pjbench.benchmarks.tasks import TASKS, QAItem
+from pjbench.encoders.registry import MODELS
+from pjbench.probes.attentive import AttentiveProbe, ProbeConfig, ProbeData, TrainParams, predict_scores, train_probe
+from pjbench.probes.crossval import cross_val_predict, fit_select_predict, grid_to_dict, grouped_stratified_folds
+from pjbench.probes.features import DEFAULT_LRU_BYTES, DEFAULT_POOLED_GRID, extract_features, feature_protocol
+from pjbench.probes.text import build_text_encoder
+
+__all__ = ["CONTROLS", "evaluate_probe", "paired_difference", "usable_items"]
+
+CONTROLS = {"video_blind": "same probe, video tokens replaced by zeros after projection (text-only shortcut floor)"}
+CONTROL_ITEMS = "control_{}_items.jsonl"
+
+
+# ------------------------------------------------------------------------------------------------------
+def usable_items(items: Sequence[QAItem], has_features: Mapping[str, str | None], n_choices: int,
+                 need_labels: bool, pair_sizes: Mapping[str, int] | None = None) -> tuple[list[QAItem], list[dict[str, str]]]:
+    """Items the probe can use, and ``[{name, path, reason}]`` for the rest.
+
+    ``has_features``: item name -> ``None`` if its video has features, else the failure reason. An item
+    is dropped for a failed video, a candidate count other than ``n_choices``, or (``need_labels``) a
+    missing / out-of-range label; then every other item of a pair with a dropped item goes too (metrics
+    are over complete pairs only). ``pair_sizes`` (pair id -> items in the whole split) also drops pairs
+    that ``--limit`` cut in half."""
+    reasons: dict[str, str] = {}
+    if pair_sizes:
+        present = Counter(it.pair_id for it in items if it.pair_id is not None)
+        for it in items:
+            if it.pair_id is not None and present[it.pair_id] < pair_sizes.get(it.pair_id, 0):
+                reasons[it.name] = (f"pair {it.pair_id} incomplete: {present[it.pair_id]} of its "
+                                    f"{pair_sizes[it.pair_id]} items selected (--limit)")
+    for it in items:
+        if it.name in reasons:
+            continue
+        why = has_features.get(it.name)
+        if why is None and len(it.candidates) != n_choices:
+            why = f"{len(it.candidates)} candidates, the task has {n_choices}"
+        if why is None and need_labels and (it.label is None or not 0 <= int(it.label) < len(it.candidates)):
+            why = f"no valid label ({it.label!r})"
+        if why is not None:
+            reasons[it.name] = why
+    broken: dict[str, list[str]] = {}
+    for it in items:
+        if it.name in reasons and it.pair_id is not None:
+            broken.setdefault(it.pair_id, []).append(it.name)
+    for it in items:
+        if it.name not in reasons and it.pair_id in broken:
+            reasons[it.name] = f"pair {it.pair_id} incomplete: {', '.join(broken[it.pair_id])} skipped"
+    kept = [it for it in items if it.name not in reasons]
+    skipped = [{"name": it.name, "path": str(it.path), "reason": reasons[it.name]} for it in items if it.name in reasons]
+    return kept, skipped
+
+
+def paired_difference(probe: Sequence[ItemRecord], control: Sequence[ItemRecord], *, n_boot: int, seed: int,
+                      macro_over: str | None = None, name: str = "probe_minus_video_blind/pair_accuracy") -> MetricValue:
+    """Probe minus control in pair accuracy (share of complete pairs with both items right), 95 % CI by a
+    *paired* cluster bootstrap: each resample draws clusters (``cluster``, else the pair) once and both
+    runs are evaluated on the same pairs, so the interval is that of the difference itself.
+
+    ``macro_over``: a strata column (MVPBench ``config``, CausalVQA ``stratum``): the difference of the
+    macro means over its values, i.e. of the task's headline; ``None``: pooled over all pairs. Uses the
+    complete pairs both runs scored; chance 0 (no difference)."""
+    def per_pair(records: Sequence[ItemRecord]) -> dict[str, float]:
+        recs, _ = complete_pair_records(records)
+        res = pair_correct([item_correct(r) for r in recs], [str(r.pair_id) for r in recs])
+        return dict(zip(res.keys.tolist(), res.both.tolist()))
+
+    p, c = per_pair(probe), per_pair(control)
+    keys = sorted(set(p) & set(c))
+    first = {}
+    for r in probe:
+        first.setdefault(str(r.pair_id), r)
+    d = np.array([p[k] - c[k] for k in keys])
+    clusters = [str(first[k].cluster) if first[k].cluster is not None else k for k in keys]
+    if not keys:
+        return MetricValue(name, None, None, None, n=0, n_clusters=0, chance=0.0)
+    if macro_over and all(macro_over in first[k].strata for k in keys):
+        _, codes = np.unique(np.asarray([first[k].strata[macro_over] for k in keys], dtype=str), return_inverse=True)
+        stat = _macro_mean(d, codes.reshape(-1), int(codes.max()) + 1)
+    else:
+        stat = _weighted_mean(d)
+    return _row(stat, len(keys), clusters, name=name, chance=0.0, subset="all", unit="pairs", n_boot=n_boot,
+                seed=seed)
+
+
+def _stratum(task_obj: Any, items: Sequence[QAItem]) -> tuple[Any, str | None]:
+    """Stratum of the folds: ``task.cv_stratum`` (a strata column or QAItem attribute) when the task
+    declares one; else ``source`` when items come from several sources (MVPBench); else the ``type``
+    stratum column when present (CausalVQA); else none."""
+    col = getattr(task_obj, "cv_stratum", None)
+    if col is None:
+        if len({it.source for it in items}) > 1:
+            col = "source"
+        elif any("type" in it.strata for it in items):
+            col = "type"
+    if col is None:
+        return None, None
+    return (lambda it: it.strata.get(col, getattr(it, col, None) or "")), col
+
+
+def _record(it: QAItem, scores: np.ndarray | None, fold: int | None, from_cache: bool) -> ItemRecord:
+    pred = int(np.argmax(scores)) if scores is not None else None
+    return ItemRecord(
+        name=it.name, split=it.split, path=str(it.path), label=it.label, pair_id=it.pair_id, cluster=it.cluster,
+        strata=dict(it.strata), from_cache=from_cache, prediction=pred,
+        candidate_scores=[float(x) for x in scores] if scores is not None else [],
+        correct=(pred == int(it.label)) if it.label is not None and pred is not None else None, fold=fold,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------
+def evaluate_probe(
+    model: str,
+    task: str,
+    data_root: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    split: str | None = None,
+    checkpoint: str | None = None,
+    text_encoder: Any = None,
+    folds: int = 5,
+    n_frames: int = 16,
+    pooled_grid: Sequence[int] = DEFAULT_POOLED_GRID,
+    limit: int | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    workers: int | None = None,
+    n_boot: int = 1000,
+    overwrite: str = "only-missing",
+    controls: Sequence[str] = ("video_blind",),
+    progress: bool = True,
+    model_args: Mapping[str, Any] | None = None,
+    batch_size: int = 8,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    probe_config: ProbeConfig | Mapping[str, Any] | None = None,
+    dev_split: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    feature_memory_bytes: int = DEFAULT_LRU_BYTES,
+) -> tuple[RunResults, Path]:
+    """Attentive probe on frozen ``model`` features for a QA task; writes ``results.json``, ``items.jsonl``
+    (held-out predictions), ``control_<name>_items.jsonl`` per control, and for an unlabelled split a
+    submission file. Returns ``(results, path to results.json)``.
+
+    ``text_encoder``: ``None``/``"learned"`` (hashed words, trained with the probe), an HF id or local
+    directory of a frozen text model, or a :class:`pjbench.probes.text.TextEncoder`. ``grid``: overrides of
+    ``{"lr", "weight_decay", "epochs"}`` value lists (chosen per fold by inner validation).
+    ``probe_config``: :class:`ProbeConfig` or its fields. ``batch_size``: clips per encoder call.
+    ``cache_dir``/``use_cache``: feature cache root (default ``$PJBENCH_CACHE``); with ``use_cache=False``
+    features go to ``<out>/.features`` instead (still streamed from disk). ``feature_memory_bytes`` bounds
+    the in-memory LRU of features during training (default 1 GiB = 4096 videos of a ViT-L at the default
+    grid; beyond it features are re-read from their files per batch). ``dev_split``: only for an
+    unlabelled split, the labelled split to train on (default: the first of ``task.dev_splits_for``
+    present under ``data_root``); a labelled split is cross-validated on itself.
+    """
+    t0 = time.time()
+    started_at = utcnow()
+    if overwrite not in OVERWRITE_MODES:
+        raise PjbenchError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
+    device = _check_device(device)
+    unknown = [c for c in controls if c not in CONTROLS]
+    if unknown:
+        raise PjbenchError(f"unknown probe control(s) {unknown}; available: {', '.join(CONTROLS)}")
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    task_obj = TASKS.build(task)
+    if getattr(task_obj, "readout", None) != "probe" or not hasattr(task_obj, "n_choices"):
+        raise PjbenchError(f"task {task} is scored by the {getattr(task_obj, 'readout', '?')} readout, not the probe")
+    split = split or task_obj.default_split
+    split = next((s for s in task_obj.splits if s.lower() == split.lower()), split)
+    if split not in task_obj.splits:
+        raise PjbenchError(f"task {task} has splits {', '.join(task_obj.splits)}; got --split {split}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise PjbenchError(f"--out {out}: exists and is not a directory")
+    if folds < 2:
+        raise PjbenchError(f"--folds must be >= 2, got {folds}")
+    pooled_grid = tuple(int(g) for g in pooled_grid)
+    if len(pooled_grid) != 3 or min(pooled_grid) < 1:
+        raise PjbenchError(f"pooled grid must be three positive ints (t, h, w), got {pooled_grid}")
+    grid = grid_to_dict(grid)
+    cfg = probe_config if isinstance(probe_config, ProbeConfig) else ProbeConfig(**dict(probe_config or {}))
+
+    items = task_obj.load(data_root, split, limit=limit)
+    full_split = task_obj.load(data_root, split) if limit else items
+    n_in_split = len(full_split)
+    pair_sizes = Counter(it.pair_id for it in full_split if it.pair_id is not None)
+    if not items:
+        raise PjbenchError(f"{data_root}: split {split} has no items")
+    labelled = any(it.label is not None for it in items)
+    dev_items: list[QAItem] = []
+    if labelled:
+        dev_split = None  # cross-validation on the split itself; no separate dev split is used
+    else:
+        if dev_split is None:
+            dev_split = next((s for s in task_obj.dev_splits_for(split) if task_obj.has_split(data_root, s)), None)
+        elif dev_split == split:
+            raise PjbenchError(f"--dev-split {dev_split} is the reported split")
+        dev_items = task_obj.load(data_root, dev_split) if dev_split else []
+        if not any(it.label is not None for it in dev_items):
+            raise PjbenchError(
+                f"split {split} has no labels: the probe is trained on a labelled dev split "
+                f"({' or '.join(task_obj.dev_splits_for(split)) or 'none declared'}), not found under {data_root}")
+
+    enc = MODELS.build(model, checkpoint=checkpoint, device=device, **dict(model_args or {}))
+    text = build_text_encoder(text_encoder, device=device)
+    feat_protocol = feature_protocol(n_frames, pooled_grid)
+    data_fp = fingerprint_items(items)
+    run_config = {
+        "task": task, "split": split, "dev_split": dev_split, "limit": limit, "data_fingerprint": data_fp,
+        "dev_fingerprint": fingerprint_items(dev_items) if dev_items else None,
+        "model": enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "features": feat_protocol,
+        "probe": cfg.to_dict(), "grid": grid, "folds": folds, "text_encoder": text.describe(),
+        "controls": list(controls), "seed": seed,
+    }
+    _prepare_out(out, run_config, overwrite)
+    extra_files = [CONTROL_ITEMS.format(c) for c in CONTROLS] + ["submission.jsonl", "submission.partial.jsonl"]
+    if overwrite == "always":
+        for stale in extra_files:
+            (out / stale).unlink(missing_ok=True)
+
+    # -- features ------------------------------------------------------------------------------------
+    cache = FeatureCache(cache_dir, enabled=True) if use_cache else FeatureCache(out / ".features")
+    store = cache.store(model_identity(enc), kind="features", protocol=feat_protocol)
+    pool = list(dev_items) + list(items)  # probe positions: [dev (training pool, unlabelled case) | split]
+    index = extract_features(enc, pool, store, n_frames=n_frames, pooled_grid=pooled_grid, batch_size=batch_size,
+                             workers=_default_workers() if workers is None else workers, progress=progress,
+                             max_bytes=feature_memory_bytes)
+    fstats = index.stats
+    failed = {row["name"]: row["reason"] for row in fstats.failed}
+
+    def status(its: Sequence[QAItem]) -> dict[str, str | None]:
+        return {it.name: (None if str(it.path) in index else failed.get(it.name, "no features")) for it in its}
+
+    kept, skipped = usable_items(items, status(items), task_obj.n_choices, need_labels=labelled,
+                                 pair_sizes=pair_sizes)
+    dev_kept, dev_skipped = usable_items(dev_items, status(dev_items), task_obj.n_choices, need_labels=True)
+    if not kept:
+        first = skipped[0]["reason"] if skipped else "?"
+        raise PjbenchError(f"no item of {split} could be used by the probe; first problem: {first}")
+    train_pool = dev_kept if not labelled else kept
+    if not train_pool:
+        raise PjbenchError(f"no labelled item of {dev_split} could be used to train the probe; "
+                           f"first problem: {dev_skipped[0]['reason'] if dev_skipped else '?'}")
+
+    # -- probe data ----------------------------------------------------------------------------------
+    probe_items = list(train_pool) + ([] if labelled else list(kept))
+    k = task_obj.n_choices
+    text_in = text.prepare([(it.question, c) for it in probe_items for c in it.candidates])
+    text_in = text_in.reshape(len(probe_items), k, *text_in.shape[1:])
+    labels = torch.tensor([int(it.label) if it.label is not None else -1 for it in probe_items], dtype=torch.int64)
+    paths = [str(it.path) for it in probe_items]
+    n_tokens = int(np.prod(fstats.pooled_grid))
+    data = ProbeData(video=lambda pos: index.tokens([paths[i] for i in pos]), text=text_in, labels=labels,
+                     n_tokens=n_tokens, video_dim=int(fstats.dim))
+    stratum, stratum_name = _stratum(task_obj, train_pool)
+
+    def callbacks(video_blind: bool):
+        def make() -> AttentiveProbe:
+            return AttentiveProbe(data.video_dim, n_tokens, text.module(), text.out_dim, cfg, video_blind=video_blind)
+
+        def fit_eval(tr, val, lr, wd, max_epochs, eval_epochs, s):
+            return train_probe(make, data, tr, TrainParams(lr, wd, max_epochs), batch_size=cfg.batch_size, seed=s,
+                               device=device, val_idx=val, eval_epochs=eval_epochs)[1]
+
+        def fit_predict(tr, te, lr, wd, epochs, s):
+            probe, _ = train_probe(make, data, tr, TrainParams(lr, wd, epochs), batch_size=cfg.batch_size, seed=s,
+                                   device=device)
+            return predict_scores(probe, data, te, device=device)
+
+        return {"fit_eval": fit_eval, "fit_predict": fit_predict}
+
+    runs: dict[str, tuple[np.ndarray, list[dict[str, Any]]]] = {}
+    fold_of: list[int | None]
+    if labelled:
+        fold_of = list(grouped_stratified_folds(kept, k=folds, seed=seed, stratum=stratum))
+        for name in ("probe", *controls):
+            runs[name] = cross_val_predict(kept, fold_of, grid=grid, seed=seed, stratum=stratum, progress=progress,
+                                           desc=f"{name} CV", **callbacks(name == "video_blind"))
+    else:
+        fold_of = [None] * len(kept)
+        train_idx = np.arange(len(train_pool))
+        test_idx = np.arange(len(train_pool), len(probe_items))
+        scores, info = fit_select_predict(probe_items, train_idx, test_idx, grid=grid, seed=seed, stratum=stratum,
+                                          **callbacks(False))
+        runs["probe"] = (scores, [{"fold": None, "trained_on": dev_split, **info}])
+
+    def records_of(run: str) -> list[ItemRecord]:
+        scores = runs[run][0]
+        return [_record(it, scores[i], fold_of[i], str(it.path) in index.from_cache) for i, it in enumerate(kept)]
+
+    records = records_of("probe")
+    metrics = task_obj.metrics(records, n_boot=n_boot, seed=seed) if labelled else []
+    files = {"items": ITEMS_FILE}
+    write_jsonl(out / ITEMS_FILE, records)
+    controls_info: dict[str, Any] = {}
+    beats: dict[str, bool | None] = {}
+    # The difference follows the task's headline (``headline`` macro-averaged over ``macro_over``, as the
+    # MVPBench / CausalVQA tasks declare); a task declaring neither gets pooled pair accuracy.
+    macro_over = getattr(task_obj, "macro_over", None)
+    headline = getattr(task_obj, "headline", None) or "pair_accuracy"
+    diff_stat = headline if macro_over else f"{headline}_pooled"
+    if labelled:
+        for c in controls:
+            crecs = records_of(c)
+            write_jsonl(out / CONTROL_ITEMS.format(c), crecs)
+            files[f"control_{c}_items"] = CONTROL_ITEMS.format(c)
+            for m in task_obj.metrics(crecs, n_boot=n_boot, seed=seed):
+                m.name = f"control_{c}/{m.name}"
+                metrics.append(m)
+            diff = paired_difference(records, crecs, n_boot=n_boot, seed=seed, macro_over=macro_over,
+                                     name=f"probe_minus_{c}/{diff_stat}")
+            metrics.append(diff)
+            beats[c] = None if diff.ci_low is None else bool(diff.ci_low > 0)
+            head = {m.name: m.value for m in metrics if m.subset == "all"}
+            controls_info[c] = {
+                "description": CONTROLS[c], "metric_prefix": f"control_{c}/", "difference_metric": diff.name,
+                "statistic": diff_stat + (f" (macro mean over {macro_over})" if macro_over else " (pooled over pairs)"),
+                "probe": head.get(diff_stat), "control": head.get(f"control_{c}/{diff_stat}"),
+                "difference": diff.value, "ci_low": diff.ci_low, "ci_high": diff.ci_high, "n_pairs": diff.n,
+                f"probe_beats_{c}": beats[c], "folds": runs[c][1],
+            }
+    else:
+        complete = len(records) == n_in_split
+        name = "submission.jsonl" if complete else "submission.partial.jsonl"
+        sub = task_obj.write_submission(out / name, records, kept)
+        if sub is not None:
+            files["submission" if complete else "submission_partial"] = Path(sub).name
+
+    n_from_cache = sum(1 for it in kept if str(it.path) in index.from_cache)
+    prov = base_provenance(seed, device)
+    prov.update({"started_at": started_at, "finished_at": utcnow(), "wall_time_s": round(time.time() - t0, 3),
+                 "n_from_cache": n_from_cache, "n_from_previous_run": n_from_cache})
+    protocol = {
+        "readout": "probe",
+        "features": {**feat_protocol, "encoder_grid": list(fstats.grid or ()),
+                     "stored_grid": list(fstats.pooled_grid or ()), "dim": fstats.dim,
+                     "bytes_per_video": fstats.bytes_per_video, "cache": str(store.directory) if use_cache else "run-local",
+                     "n_videos": fstats.n_videos, "n_hit": fstats.n_hit, "n_computed": fstats.n_computed,
+                     "n_failed": fstats.n_failed, "n_padded_videos_computed": fstats.n_padded_videos},
+        "probe": {"architecture": "attentive (V-JEPA style): learned queries + text embedding cross-attend over "
+                                  "[text; projected video tokens]; MLP; scalar score per candidate; softmax over "
+                                  "candidates; cross-entropy", **cfg.to_dict(), "n_tokens": n_tokens,
+                  "optimizer": "AdamW", "lr_schedule": "constant"},
+        "text_encoder": text.describe(),
+        "grid": grid,
+        "cv": {"rule": "grouped k-fold cross-validation on the split" if labelled else
+               f"trained on the labelled dev split {dev_split}, predicts {split}",
+               "folds": folds if labelled else None, "group": "pair_id", "stratum": stratum_name,
+               "inner_selection": "grouped stratified 1/5 hold-out of each fold's training items",
+               "per_fold": runs["probe"][1]},
+        "controls": controls_info,
+        "probe_beats_video_blind": beats.get("video_blind"),
+        "n_boot": n_boot, "ci_level": 0.95, "batch_size": batch_size, "seed": seed,
+    }
+    results = RunResults(
+        task={"name": task, "split": split, "data_root": str(Path(data_root).resolve()), "data_fingerprint": data_fp,
+              "limit": limit, "n_items": n_in_split, "n_selected": len(items), "n_scored": len(records),
+              "skipped": skipped, "dev_split": dev_split, "n_dev_items": len(dev_items),
+              "n_dev_scored": len(dev_kept), "dev_skipped": dev_skipped},
+        model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict()},
+        protocol=protocol, metrics=metrics, provenance=prov, files=files,
+    )
+    return results, write_results(out, results)
