@@ -264,8 +264,13 @@ def list_cmd(what):
         click.echo("Tasks:")
         for t in list_tasks():
             click.echo(f"  {t['name']:<20} {t['description']}")
-            dev = t.get("dev_split") or "none (context fixed, threshold on the split itself)"
-            click.echo(f"  {'':<20} splits: {t.get('splits')}; default {t.get('default_split')}; dev split {dev}")
+            if t.get("readout") == "probe":
+                how = ("readout: attentive probe on frozen features, k-fold cross-validation grouped by pair "
+                       "(or `pjbench score` for answer files)")
+            else:
+                dev = t.get("dev_split") or "none (context fixed, threshold on the split itself)"
+                how = f"readout: surprise; dev split {dev}"
+            click.echo(f"  {'':<20} splits: {t.get('splits')}; default {t.get('default_split')}; {how}")
 
 
 @main.group("cache")
