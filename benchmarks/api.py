@@ -10,7 +10,7 @@ from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.tasks import TASKS, ValidationReport
 
 
-SURPRISE_ONLY_OPTIONS = ("context", "frame_step", "window", "stride", "contexts", "max_context_mode")
+SURPRISE_ONLY_OPTIONS = ("context", "frame_step", "window", "stride", "contexts", "max_context_mode", "dtype", "compile")
 PROBE_ONLY_OPTIONS = ("text_encoder", "folds", "n_frames", "pooled_grid", "controls", "grid", "probe_config")
 
 

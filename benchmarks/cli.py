@@ -55,6 +55,15 @@ def _int_list(ctx, param, value):
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
 
 
+def _batch_size(ctx, param, value):
+    from pjbench.probes.surprise import parse_batch_size
+
+    try:
+        return parse_batch_size(value)
+    except PjbenchError as exc:
+        raise click.BadParameter(str(exc).replace("--batch-size ", "")) from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="pjbench")
 def main() -> None:
@@ -75,7 +84,15 @@ def main() -> None:
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory to write.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Only the first N pairs (HeldOut: videos) of the reported split; the dev split is scored whole.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Windows per forward pass.")
+@click.option("--batch-size", default="8", show_default=True, callback=_batch_size, metavar="N|auto",
+              help="Windows per forward pass, or `auto`: start at 32 and halve on out-of-memory (the size that fits "
+                   "is kept and recorded).")
+@click.option("--dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Compute dtype of the forward passes (autocast; fp16: CUDA only). Part of the protocol and cache key.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (where it supports it).")
+@click.option("--dry-run", is_flag=True,
+              help="Print the planned work (videos, windows, forward passes, tokens) and the feature-cache and --out "
+                   "hits, then exit without scoring or writing anything.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for torch, numpy and the bootstrap.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Video-decoding worker processes. Default: cores-1, at most 4.")
@@ -121,7 +138,7 @@ def main() -> None:
 @_user_errors
 def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, device, seed, workers, context, dev_split,
              frame_step, window, stride, contexts, max_context_mode, n_boot, overwrite, model_args, cache_dir, no_cache,
-             text_encoder, folds, n_frames, pooled_grid, no_control, quiet, **scale):
+             text_encoder, folds, n_frames, pooled_grid, no_control, quiet, dtype, compile_, dry_run, **scale):
     """Score a model on a task and write results.json + items.jsonl to --out.
 
     On K GPUs: `torchrun --nproc-per-node K -m pjbench.benchmarks.cli eval ... --device cuda` (one shard per
@@ -136,7 +153,11 @@ def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, 
         contexts=contexts, max_context_mode=max_context_mode, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
         model_args=model_args, cache=not no_cache, cache_dir=cache_dir, text_encoder=text_encoder, folds=folds,
         n_frames=n_frames, pooled_grid=pooled_grid, controls=() if no_control else None,
+        dtype=None if dtype == "fp32" else dtype, compile=compile_ or None,  # None: the default of either readout
     )
+    _surprise_only_speed_options(task, kw)
+    if dry_run:
+        return _dry_run(model, data_root, out, scale, kw)
     merged = _eval_beyond_one_process(model, data_root, out, scale, kw)
     if merged == ():  # a shard, a torchrun rank or a Slurm submission that did not merge: status printed
         return
@@ -152,6 +173,78 @@ def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, 
             click.echo(f"{key}: {Path(out) / rel}")
         return
     _echo_surprise_results(results, path, out)
+
+
+def _surprise_only_speed_options(task, kw) -> None:
+    """--dtype, --compile and --batch-size auto are options of the surprise readout (probe tasks: not yet)."""
+    from pjbench.benchmarks.tasks import TASKS
+
+    readout = TASKS.get(task).info.get("readout")
+    if readout == "surprise":
+        return
+    given = [flag for flag, on in (("--dtype", kw["dtype"]), ("--compile", kw["compile"]),
+                                   ("--batch-size auto", kw["batch_size"] == "auto")) if on]
+    if given:
+        raise PjbenchError(f"{', '.join(given)}: options of surprise tasks; task {task} is scored by a {readout} readout")
+
+
+def _dry_run(model, data_root, out, scale, kw) -> None:
+    """``eval --dry-run``: print :func:`pjbench.benchmarks.runner.plan_eval`; score and write nothing."""
+    from pjbench.benchmarks.api import PROBE_ONLY_OPTIONS
+    from pjbench.benchmarks.runner import plan_eval
+    from pjbench.benchmarks.tasks import TASKS
+
+    readout = TASKS.get(kw["task"]).info.get("readout")
+    if readout != "surprise":
+        raise PjbenchError(f"--dry-run plans surprise tasks; task {kw['task']} is scored by a {readout} readout "
+                           f"(`pjbench validate --task {kw['task']}` counts its videos)")
+    given = [k for k in PROBE_ONLY_OPTIONS if kw.get(k) is not None]
+    if given:
+        raise PjbenchError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: not an option of task {kw['task']}")
+    if scale.get("slurm_partition"):
+        raise PjbenchError("--dry-run plans one process or one --shard; drop --slurm-partition")
+    plan = plan_eval(model, data_root, out, shard=scale.get("shard"),
+                     **{k: v for k, v in kw.items() if k not in PROBE_ONLY_OPTIONS})
+    _echo_plan(plan)
+
+
+def _echo_plan(plan) -> None:
+    p, bs = plan["protocol"], plan["batch_size"]
+    shard = f" [shard {plan['shard']}]" if plan["shard"] else ""
+    dev = f", dev split {plan['dev_split']}" if plan["dev_split"] else ", no dev split"
+    click.echo(f"dry run: {plan['model']} on {plan['task']}/{plan['split']}{dev}{shard}; nothing is scored or written")
+    batch = (f"auto (counted at the starting size {bs['planned_with']}; halves on out-of-memory)"
+             if bs["requested"] == "auto" else str(bs["requested"]))
+    click.echo(f"protocol: window {p['window']}, stride {p['stride']}, contexts {','.join(map(str, p['contexts']))}, "
+               f"max-context mode {'on' if p['max_context_mode'] else 'off'}; {plan['tokens_per_window']:,} tokens per "
+               f"window; dtype {plan['dtype']} on {plan['device']}; batch size {batch}")
+    fs = plan["frame_sampling"]
+    click.echo("frames: container headers, every " + (f"round(fps / {fs['sample_fps']:g}) frames" if fs["sample_fps"]
+                                                       else f"{fs['frame_step']} frames") + " (PNG folders: counted)")
+    cache = plan["cache"]
+    click.echo(f"feature cache: {cache['root']} (store {cache['store']})" if cache["read"] else
+               "feature cache: " + ("not read (--overwrite always)" if cache["enabled"] else "off (--no-cache)"))
+    click.echo(f"--out {plan['out']['path']}: {plan['out']['state']}")
+
+    def work(w) -> str:
+        return (f"{w['videos']:,} videos, {w['windows']:,} windows, {w['encoder_calls']:,} encoder calls, "
+                f"{w['predictor_calls']:,} predictor calls, {w['context_passes']:,} context passes, "
+                f"{w['tokens_encoded']:,} tokens encoded, {w['predictor_tokens']:,} predictor tokens")
+
+    for s in plan["splits"]:
+        w = s["work"]
+        click.echo(f"{s['split']} ({s['role']}): {s['videos']:,} videos, {len(s['unreadable'])} unreadable, "
+                   f"{w['too_short']} shorter than one window")
+        click.echo(f"  planned:    {work(w)}")
+        sv = s["saving"]
+        if sv.get("encoder_calls"):
+            click.echo(f"  vs the per-window, per-context loop: {sv['target_windows']:.1f}x fewer target encodings, "
+                       f"{sv['encoder_calls']:.1f}x fewer encoder calls, {sv['tokens_encoded']:.2f}x fewer tokens encoded")
+        click.echo(f"  done:       {s['in_out']:,} in --out (partial/shard files), {s['in_cache']:,} in the feature cache")
+        click.echo(f"  to compute: {work(s['to_compute'])}")
+        for u in s["unreadable"][:3]:
+            click.echo(f"  unreadable: {u['reason']}", err=True)
+    click.echo(f"total to compute: {work(plan['total']['to_compute'])}")
 
 
 def _echo_surprise_results(results, path, out) -> None:

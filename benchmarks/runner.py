@@ -41,7 +41,15 @@ from pjbench.benchmarks.tasks import TASKS, VideoItem
 from pjbench.benchmarks.video import decode_video, preprocess
 from pjbench.encoders.base import Preprocessing
 from pjbench.encoders.registry import MODELS
-from pjbench.probes.surprise import SurpriseConfig, scores_at, video_surprise
+from pjbench.probes.surprise import (
+    DTYPES,
+    BatchSizer,
+    SurpriseConfig,
+    compile_model,
+    plan_surprise,
+    scores_at,
+    video_surprise,
+)
 
 if TYPE_CHECKING:
     from pjbench.benchmarks.distributed import Shard
@@ -114,15 +122,20 @@ def score_split(
     cfg: SurpriseConfig,
     *,
     partial_path: Path,
-    batch_size: int = 8,
+    batch_size: int | str | BatchSizer = 8,
     workers: int | None = None,
     desc: str = "scoring",
     progress: bool = True,
     store: CacheStore | None = None,
     read_cache: bool = True,
     prior: dict[str, dict[str, Any]] | None = None,
+    pin_memory: bool = False,
 ) -> tuple[dict[str, dict[str, list[float]]], list[dict[str, str]], dict[str, str]]:
     """Surprise for every item, resuming from ``partial_path`` and reading/writing the feature cache ``store``.
+
+    ``batch_size``: windows per forward pass, an int, ``"auto"`` or a :class:`BatchSizer` (pass one sizer to
+    every split of a run so a size that ran out of memory stays reduced). ``pin_memory``: decoded clips land
+    in pinned host memory (for a CUDA model: faster, asynchronous copies).
 
     ``prior``: rows already finished elsewhere (the shards of this run, in the same format as the partial
     file); they keep the origin they were recorded with, and their skips stay skips.
@@ -153,10 +166,11 @@ def score_split(
     todo = [it for it in items if it.name not in done and it.name not in skipped]
     if not todo:
         return done, list(skipped.values()), origin
+    sizer = batch_size if isinstance(batch_size, BatchSizer) else BatchSizer(batch_size)
     workers = _default_workers() if workers is None else workers
     loader = torch.utils.data.DataLoader(
         ClipDataset(todo, model.preprocessing, store=store, read_cache=read_cache), batch_size=None,
-        num_workers=workers, collate_fn=_as_is, prefetch_factor=2 if workers else None,
+        num_workers=workers, collate_fn=_as_is, prefetch_factor=2 if workers else None, pin_memory=pin_memory,
     )
     partial_path.parent.mkdir(parents=True, exist_ok=True)
     with open(partial_path, "a", encoding="utf-8") as log, tqdm(
@@ -177,7 +191,7 @@ def score_split(
                         error = str(exc)
                 if error is None:
                     try:
-                        surprise = video_surprise(model, clip, cfg, batch_size=batch_size)
+                        surprise = sizer.run(lambda bs: video_surprise(model, clip, cfg, batch_size=bs))
                     except ValueError as exc:  # e.g. shorter than one window: a recorded skip, not a crash
                         error = f"{item.path}: {exc}"
                     else:
@@ -230,6 +244,17 @@ def _check_device(device: str) -> str:
     return device
 
 
+def check_dtype(dtype: str | None, device: str) -> str:
+    """The forward dtype for ``device`` (``None`` = fp32). ``fp16`` is refused on cpu: CPU kernels gain
+    nothing from it and its narrow range can overflow; bf16 is the CPU's reduced precision."""
+    dtype = dtype or "fp32"
+    if dtype not in DTYPES:
+        raise PjbenchError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    if dtype == "fp16" and torch.device(device).type == "cpu":
+        raise PjbenchError("--dtype fp16 runs on CUDA GPUs only; on cpu use --dtype bf16 (or fp32)")
+    return dtype
+
+
 @dataclasses.dataclass
 class _Plan:
     """Everything decided before the first video is scored (shared by a whole run, its shards and the merge)."""
@@ -251,22 +276,30 @@ class _Plan:
     device: str
     seed: int
     n_boot: int
-    batch_size: int
+    batch_size: int | str
     cache: bool
     cache_dir: str | os.PathLike | None
     started_at: str
     t0: float
+    sizer: BatchSizer  # one per run: shared by the dev and the reported split
+    compile: bool = False  # asked for
+    compiled: bool = False  # done (the model has a ``compile`` method)
 
 
-def _plan(model: str, data_root: str | os.PathLike, out: Path, *, task: str, split: str | None, checkpoint: str | None,
-          limit: int | None, batch_size: int, device: str, seed: int, context: int | None, frame_step: int | None,
-          window: int | None, stride: int | None, contexts: Sequence[int] | None, max_context_mode: bool | None,
-          dev_split: str | None, n_boot: int, overwrite: str, cache: bool, cache_dir: str | os.PathLike | None,
-          model_args: dict[str, Any] | None) -> _Plan:
+def _plan(model: str, data_root: str | os.PathLike, out: Path | None, *, task: str, split: str | None,
+          checkpoint: str | None, limit: int | None, batch_size: int | str, device: str, seed: int,
+          context: int | None, frame_step: int | None, window: int | None, stride: int | None,
+          contexts: Sequence[int] | None, max_context_mode: bool | None, dev_split: str | None, n_boot: int,
+          overwrite: str, cache: bool, cache_dir: str | os.PathLike | None, model_args: dict[str, Any] | None,
+          dtype: str | None = "fp32", compile: bool = False, computes: bool = True) -> _Plan:
+    """``computes=False``: this process runs no forward pass (a merge), so the dtype is not checked against
+    the device (the shards ran it elsewhere) and nothing is compiled."""
     t0 = time.time()
     if overwrite not in OVERWRITE_MODES:
         raise PjbenchError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
     device = _check_device(device)
+    sizer = BatchSizer(batch_size)
+    dtype = check_dtype(dtype, device) if computes else (dtype or "fp32")
     torch.manual_seed(seed)
     np.random.seed(seed)
     task_obj = TASKS.build(task)
@@ -275,7 +308,7 @@ def _plan(model: str, data_root: str | os.PathLike, out: Path, *, task: str, spl
     split = next((s for s in task_obj.splits if s.lower() == split.lower()), split)
     if split not in task_obj.splits:
         raise PjbenchError(f"task {task} has splits {', '.join(task_obj.splits)}; got --split {split}")
-    if out.exists() and not out.is_dir():
+    if out is not None and out.exists() and not out.is_dir():
         raise PjbenchError(f"--out {out}: exists and is not a directory")
     items = task_obj.load(data_root, split, limit=limit)
     n_in_split = len(task_obj.load(data_root, split)) if limit else len(items)
@@ -290,10 +323,12 @@ def _plan(model: str, data_root: str | os.PathLike, out: Path, *, task: str, spl
     if frame_step is not None:  # a fixed step replaces the model's fps-based sampling
         enc.preprocessing = dataclasses.replace(enc.preprocessing, frame_step=frame_step, sample_fps=None)
     cfg = SurpriseConfig.for_model(enc.preprocessing, window=window, stride=stride, contexts=contexts,
-                                   max_context_mode=max_context_mode)
+                                   max_context_mode=max_context_mode, dtype=dtype)
     if context is not None and context not in cfg.contexts:
         cfg = SurpriseConfig.for_model(enc.preprocessing, window=cfg.window, stride=cfg.stride,
-                                       contexts=(*cfg.contexts, context), max_context_mode=cfg.max_context_mode)
+                                       contexts=(*cfg.contexts, context), max_context_mode=cfg.max_context_mode,
+                                       dtype=cfg.dtype)
+    compiled = compile_model(enc) if compile and computes else False
 
     # Dev split: where hyper-parameters (context length, thresholds) are chosen. Never the reported one.
     if dev_split is None:
@@ -316,12 +351,19 @@ def _plan(model: str, data_root: str | os.PathLike, out: Path, *, task: str, spl
     return _Plan(task=task, task_obj=task_obj, split=split, dev_split=dev_split, items=items, dev_items=dev_items,
                  n_in_split=n_in_split, enc=enc, cfg=cfg, run_config=run_config, data_fp=data_fp,
                  data_root=str(Path(data_root).resolve()), limit=limit, context=context, device=device, seed=seed,
-                 n_boot=n_boot, batch_size=batch_size, cache=cache, cache_dir=cache_dir, started_at=started_at, t0=t0)
+                 n_boot=n_boot, batch_size=batch_size, cache=cache, cache_dir=cache_dir, started_at=started_at, t0=t0,
+                 sizer=sizer, compile=bool(compile), compiled=compiled)
 
 
-def _store(plan: _Plan) -> CacheStore:
-    return FeatureCache(plan.cache_dir, enabled=plan.cache).store(
+def _pin(plan: _Plan) -> bool:
+    return torch.device(plan.device).type == "cuda"
+
+
+def _store(plan: _Plan, create: bool = True) -> CacheStore:
+    """The run's cache store; ``create=False`` only locates it (writes nothing: for ``plan_eval``)."""
+    store = FeatureCache(plan.cache_dir, enabled=plan.cache and create).store(
         model_identity(plan.enc), "surprise", {"readout": "surprise", **plan.cfg.to_dict()})
+    return store if create else dataclasses.replace(store, enabled=plan.cache)
 
 
 def _shard_rows(plan: _Plan, out: Path, count: int | None, strict: bool) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -359,12 +401,12 @@ def _score_and_finish(plan: _Plan, out: Path, *, workers: int | None, progress: 
     if plan.dev_items:
         dev_surprise, dev_skipped, _ = score_split(
             enc, plan.dev_items, cfg, partial_path=out / ".partial" / f"dev-{dev_split}.jsonl",
-            batch_size=plan.batch_size, workers=workers, desc=f"{enc.info.name} {plan.task}/{dev_split} (dev)",
-            progress=progress, store=store, read_cache=read_cache, prior=dev_prior)
+            batch_size=plan.sizer, workers=workers, desc=f"{enc.info.name} {plan.task}/{dev_split} (dev)",
+            progress=progress, store=store, read_cache=read_cache, prior=dev_prior, pin_memory=_pin(plan))
     surprise, skipped, origin = score_split(
-        enc, plan.items, cfg, partial_path=out / ".partial" / f"{split}.jsonl", batch_size=plan.batch_size,
+        enc, plan.items, cfg, partial_path=out / ".partial" / f"{split}.jsonl", batch_size=plan.sizer,
         workers=workers, desc=f"{enc.info.name} {plan.task}/{split}", progress=progress, store=store,
-        read_cache=read_cache, prior=prior)
+        read_cache=read_cache, prior=prior, pin_memory=_pin(plan))
     return _finish(plan, out, store, surprise, skipped, origin, dev_surprise, dev_skipped)
 
 
@@ -418,10 +460,12 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
 
     prov = base_provenance(seed, plan.device)
     prov["started_at"] = plan.started_at
-    prov.update({"finished_at": utcnow(), "wall_time_s": round(time.time() - plan.t0, 3)})
+    prov.update({"finished_at": utcnow(), "wall_time_s": round(time.time() - plan.t0, 3),
+                 "compile": {"requested": plan.compile, "compiled": plan.compiled},
+                 "pin_memory": _pin(plan)})
     n_origin = {k: sum(1 for r in records if origin.get(r.name) == k) for k in ("computed", "cache", "previous_run")}
     protocol = {"readout": task_obj.readout, **cfg.to_dict(), "context_selection": selection, "threshold": threshold,
-                "n_boot": n_boot, "ci_level": 0.95, "batch_size": plan.batch_size}
+                "n_boot": n_boot, "ci_level": 0.95, "batch_size": plan.sizer.to_dict()}
     results = RunResults(
         task={"name": plan.task, "split": split, "data_root": plan.data_root, "data_fingerprint": plan.data_fp,
               "limit": plan.limit, "n_items": plan.n_in_split, "n_selected": len(items), "n_scored": len(records),
@@ -451,7 +495,7 @@ def evaluate(
     split: str | None = None,
     checkpoint: str | None = None,
     limit: int | None = None,
-    batch_size: int = 8,
+    batch_size: int | str = 8,
     device: str = "cpu",
     seed: int = 0,
     workers: int | None = None,
@@ -469,6 +513,8 @@ def evaluate(
     cache_dir: str | os.PathLike | None = None,
     model_args: dict[str, Any] | None = None,
     require_shards: int | None = None,
+    dtype: str | None = "fp32",
+    compile: bool = False,
 ) -> tuple[RunResults, Path]:
     """Score ``model`` on ``task``/``split`` under ``data_root``; write ``results.json`` + ``items.jsonl`` to ``out``.
 
@@ -485,6 +531,13 @@ def evaluate(
     their shard files with their recorded origin and skips; the rest is computed. ``require_shards=N`` is the
     merge of an ``N``-shard run: every item must come from those shards, nothing is computed, and a missing
     item is an error naming its shard (see :mod:`pjbench.benchmarks.distributed`).
+
+    Speed: ``batch_size`` windows per forward pass, or ``"auto"`` (start at 32, halve on out-of-memory and
+    keep the smaller size; recorded in ``protocol.batch_size``); ``compile``: ``torch.compile`` the model
+    where it supports it (recorded in ``provenance.compile``); on CUDA, decoded clips are pinned in host
+    memory. These change no number beyond float rounding. ``dtype`` ``fp32``/``bf16``/``fp16`` is the
+    autocast compute dtype (``fp16``: CUDA only); it does move the numbers, so it is part of the protocol,
+    of the run configuration and of the cache key. :func:`plan_eval` counts the work before a run.
     Returns ``(results, path to results.json)``.
     """
     out = Path(out)
@@ -492,7 +545,7 @@ def evaluate(
                  batch_size=batch_size, device=device, seed=seed, context=context, frame_step=frame_step,
                  window=window, stride=stride, contexts=contexts, max_context_mode=max_context_mode,
                  dev_split=dev_split, n_boot=n_boot, overwrite=overwrite, cache=cache, cache_dir=cache_dir,
-                 model_args=model_args)
+                 model_args=model_args, dtype=dtype, compile=compile, computes=not require_shards)
     if require_shards:
         return _merge_shards(plan, out, require_shards, workers=workers, progress=progress)
     _prepare_out(out, plan.run_config, overwrite)
@@ -571,13 +624,14 @@ def run_shard(
                     continue
                 results.append(score_split(
                     plan.enc, part, plan.cfg, partial_path=sdir / dist.split_file(split, dev=is_dev),
-                    batch_size=plan.batch_size, workers=workers, progress=progress, store=store,
+                    batch_size=plan.sizer, workers=workers, progress=progress, store=store, pin_memory=_pin(plan),
                     read_cache=read_cache, desc=f"{plan.enc.info.name} {plan.task}/{split}{' (dev)' if is_dev else ''}{tag}"))
             n_scored = sum(len(r[0]) for r in results)
             n_skipped = sum(len(r[1]) for r in results)
             n_computed = sum(sum(1 for o in r[2].values() if o == "computed") for r in results)
             dist.mark_done(sdir, {"shard": str(shard), "n_items": len(mine) + len(dev_mine), "n_scored": n_scored,
-                                  "n_skipped": n_skipped, "n_computed": n_computed, "run_id": run_id})
+                                  "n_skipped": n_skipped, "n_computed": n_computed, "run_id": run_id,
+                                  "batch_size": plan.sizer.to_dict()})
         except BaseException as exc:
             dist.mark_failed(sdir, f"{type(exc).__name__}: {exc}", run_id)
             raise
@@ -594,14 +648,14 @@ def run_shard(
 _PLAN_DEFAULTS: dict[str, Any] = dict(
     task="intphys2", split=None, checkpoint=None, limit=None, batch_size=8, device="cpu", seed=0, context=None,
     frame_step=None, window=None, stride=None, contexts=None, max_context_mode=None, dev_split=None, n_boot=1000,
-    cache=True, cache_dir=None, model_args=None,
+    cache=True, cache_dir=None, model_args=None, dtype="fp32", compile=False,
 )
 
 
-def _plan_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _plan_kwargs(kwargs: dict[str, Any], who: str = "run_shard") -> dict[str, Any]:
     unknown = set(kwargs) - set(_PLAN_DEFAULTS)
     if unknown:
-        raise TypeError(f"run_shard() got unexpected arguments: {', '.join(sorted(unknown))}")
+        raise TypeError(f"{who}() got unexpected arguments: {', '.join(sorted(unknown))}")
     return {**_PLAN_DEFAULTS, **kwargs}
 
 
@@ -666,3 +720,158 @@ def _clear_run(out: Path, keep_shards: bool) -> None:
         shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)
     for stale in (RESULTS_FILE, ITEMS_FILE, "dev_items.jsonl", "submission.jsonl", "submission.partial.jsonl"):
         (out / stale).unlink(missing_ok=True)
+
+
+# -- eval --dry-run ---------------------------------------------------------------------------------------
+
+
+def sampled_frame_count(path: str | os.PathLike, pp: Preprocessing) -> int:
+    """How many frames :func:`~pjbench.benchmarks.video.decode_video` keeps of ``path`` under ``pp``, without
+    decoding: the container header's frame count (demuxed packets where the header has none) sampled every
+    ``round(fps / pp.sample_fps)`` frames, or every ``pp.frame_step`` (always so for a PNG-frame folder, whose
+    files are counted). Raises :class:`VideoError` naming the file if its header cannot be read."""
+    import av
+
+    path = Path(path)
+    if path.is_dir():
+        n, step = sum(1 for _ in path.glob("*.png")), pp.frame_step
+    else:
+        if not path.is_file():
+            raise VideoError("video file not found", path=path)
+        try:
+            with av.open(str(path)) as container:
+                if not container.streams.video:
+                    raise VideoError("no video stream in file", path=path)
+                stream = container.streams.video[0]
+                n = int(stream.frames or 0)
+                if n == 0:  # no count in the header (some WebM/MKV): count packets, still nothing decoded
+                    n = sum(1 for packet in container.demux(stream) if packet.size)
+                rate = float(stream.average_rate or stream.base_rate or 0)
+        except VideoError:
+            raise
+        except Exception as exc:  # av raises many types
+            raise VideoError(f"cannot read video header ({type(exc).__name__}: {exc})", path=path) from exc
+        if pp.sample_fps:
+            if rate <= 0:
+                raise VideoError("cannot read the frame rate needed for sample_fps", path=path)
+            step = max(1, round(rate / pp.sample_fps))  # decode_video's rule
+        else:
+            step = pp.frame_step
+    if n == 0:
+        raise VideoError("video has no frames" if not path.is_dir() else "no .png frames in folder", path=path)
+    return -(-n // step)
+
+
+_WORK_KEYS = ("windows", "encoder_calls", "predictor_calls", "context_passes", "tokens_encoded", "predictor_tokens")
+
+
+def plan_eval(model: str, data_root: str | os.PathLike, out: str | os.PathLike | None = None, *,
+              overwrite: str = "only-missing", shard: Any = None, progress: bool = True, workers: int | None = None,
+              **kwargs: Any) -> dict[str, Any]:
+    """What ``evaluate(model, data_root, out, **kwargs)`` (or its shard ``shard``, ``"i/N"``) would do, before
+    anything runs: nothing is scored or compiled, nothing is written to ``out`` or to the feature cache.
+
+    Per split (``"reported"``, then ``"dev"``): ``videos``; ``n_frames`` (sampled frames per video, from the
+    container headers: :func:`sampled_frame_count`); ``unreadable`` (headers that cannot be read: the run
+    records them as skips); ``work``: :func:`~pjbench.probes.surprise.plan_surprise` totals over every
+    readable video (``windows``, ``encoder_calls``, ``predictor_calls``, ``context_passes``, ``tokens_encoded``,
+    ``predictor_tokens``; ``too_short``), with ``reference`` and ``saving`` against the per-window,
+    per-context loop; ``in_out`` (already finished in ``out``'s partial or shard files, a run with the same
+    configuration: they are not redone), ``in_cache`` (of the rest, in the feature cache: one content
+    fingerprint per video) and ``to_compute`` (the same totals for what is left). With
+    ``batch_size="auto"`` the call counts assume the starting size (32). ``kwargs``: :func:`evaluate`'s
+    (``n_boot``, ``seed`` and the like are accepted and unused). Surprise tasks only."""
+    from pjbench.benchmarks import distributed as dist
+
+    task = kwargs.get("task", _PLAN_DEFAULTS["task"])
+    readout = TASKS.get(task).info.get("readout")
+    if readout != "surprise":
+        raise PjbenchError(f"--dry-run plans surprise tasks; task {task} is scored by a {readout} readout")
+    kwargs = _plan_kwargs(kwargs, who="plan_eval")
+    kwargs["compile"] = False  # planning runs nothing
+    out_path = Path(out) if out is not None else None
+    plan = _plan(model, data_root, out_path, overwrite=overwrite, **kwargs)
+    shard = dist.Shard.parse(shard) if shard is not None else None
+    pp, cfg = plan.enc.preprocessing, plan.cfg
+    planned_bs = plan.sizer.size
+
+    # What --out already holds, exactly as evaluate / run_shard would read it.
+    config = json.loads(dumps(plan.run_config))
+    cfg_files = [] if out_path is None else [out_path / RUN_CONFIG_FILE] + (
+        [dist.shard_dir(out_path, shard) / dist.RUN_CONFIG_FILE] if shard else [])
+    recorded = [json.loads(f.read_text(encoding="utf-8")) for f in cfg_files if f.is_file()]
+    if not recorded:
+        out_state = "replaced (--overwrite always)" if overwrite == "always" and out_path is not None and out_path.is_dir() else "new"
+    elif overwrite == "always":
+        out_state = "replaced (--overwrite always)"
+    elif overwrite == "never":
+        out_state = "holds a run: --overwrite never refuses it"
+    elif all(r == config for r in recorded):
+        out_state = "resumes (same configuration)"
+    else:
+        out_state = "holds a different configuration: the run refuses it unless --overwrite always"
+    reuse = out_state.startswith(("new", "resumes"))
+    read_cache = plan.cache and overwrite != "always"
+    store = _store(plan, create=False) if read_cache else None
+
+    def finished_rows(split: str, dev: bool) -> set[str]:
+        if out_path is None or not reuse:
+            return set()
+        names = set(dist.read_shard_rows(out_path, plan.run_config, dist.split_file(split, dev=dev),
+                                         shard.count if shard else None)[0])
+        partial = out_path / ".partial" / (f"dev-{split}.jsonl" if dev else f"{split}.jsonl")
+        if shard is None and partial.is_file():
+            names |= {row["name"] for row in read_jsonl(partial)}
+        return names
+
+    def plan_split(role: str, split: str, items: Sequence[VideoItem]) -> dict[str, Any]:
+        if shard is not None:
+            items = shard.select(items)
+        done = finished_rows(split, dev=role == "dev")
+        n_frames: dict[str, int] = {}
+        unreadable: list[dict[str, str]] = []
+        in_cache = 0
+        todo: list[int] = []
+        for it in tqdm(items, desc=f"planning {split}", unit="video", disable=not progress):
+            try:
+                n_frames[it.name] = sampled_frame_count(it.path, pp)
+            except VideoError as exc:
+                unreadable.append({"name": it.name, "path": str(it.path), "reason": str(exc)})
+            if it.name in done:
+                continue
+            if store is not None:
+                try:
+                    if video_fingerprint(it.path) in store:
+                        in_cache += 1
+                        continue
+                except PjbenchError:
+                    pass  # unreadable: already listed
+            if it.name in n_frames:
+                todo.append(n_frames[it.name])
+        full = plan_surprise(list(n_frames.values()), cfg, pp, batch_size=planned_bs)
+        rest = plan_surprise(todo, cfg, pp, batch_size=planned_bs)
+        return {
+            "role": role, "split": split, "videos": len(items), "n_frames": n_frames, "unreadable": unreadable,
+            "work": {"videos": len(n_frames), "too_short": full["too_short"], **full["total"]},
+            "reference": full["reference"], "saving": full["saving"],
+            "in_out": sum(1 for it in items if it.name in done), "in_cache": in_cache,
+            "to_compute": {"videos": len(todo), "too_short": rest["too_short"], **rest["total"]},
+        }
+
+    splits = [plan_split("reported", plan.split, plan.items)]
+    if plan.dev_items:
+        splits.append(plan_split("dev", plan.dev_split, plan.dev_items))
+    total = {part: {k: sum(s[part][k] for s in splits) for k in ("videos", "too_short", *_WORK_KEYS)}
+             for part in ("work", "to_compute")}
+    return {
+        "model": plan.enc.info.name, "task": plan.task, "split": plan.split, "dev_split": plan.dev_split,
+        "shard": str(shard) if shard else None, "device": plan.device, "dtype": cfg.dtype,
+        "batch_size": {"requested": "auto" if plan.sizer.auto else plan.sizer.size, "planned_with": planned_bs},
+        "protocol": cfg.to_dict(), "tokens_per_window": pp.tokens_per_frame_group() * (cfg.window // cfg.tubelet),
+        "frame_sampling": {"frame_step": pp.frame_step, "sample_fps": pp.sample_fps},
+        "cache": {"enabled": plan.cache, "read": bool(read_cache),
+                  "root": str(FeatureCache(plan.cache_dir).root) if plan.cache else None,
+                  "store": store.key if store is not None else None},
+        "out": {"path": str(out_path) if out_path is not None else None, "state": out_state},
+        "splits": splits, "total": total,
+    }
