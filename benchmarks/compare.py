@@ -186,7 +186,9 @@ def paired_bootstrap(
             for the same seed and clusters).
 
     Returns the point estimates of both runs, their difference ``A − B``, the percentile interval of the
-    difference, the two-sided p-value and ``n`` / ``n_clusters``. No units: every number ``None``.
+    difference, the two-sided p-value and ``n`` / ``n_clusters``. No units: every number ``None``; a single
+    cluster: the point estimates only (interval and p-value ``None``: one cluster carries no sampling
+    variability to resample).
     """
     a = np.asarray(values_a, dtype=float).reshape(-1)
     b = np.asarray(values_b, dtype=float).reshape(-1)
@@ -210,6 +212,8 @@ def paired_bootstrap(
     value_a = float(_macro_stat(a, s_codes, n_strata)(ones)[0])
     value_b = float(_macro_stat(b, s_codes, n_strata)(ones)[0])
     diff = float(stat(ones)[0])
+    if k < 2:  # one cluster: every resample is the sample itself; no interval, no test
+        return PairedDifference(value_a, value_b, diff, None, None, None, int(a.size), int(k), n_boot, level)
     draws = resample_clusters(k, n_boot, seed)
     chunk = max(1, 4_000_000 // max(1, a.size))
     boots = np.concatenate([stat(cluster_weights(codes, k, draws[lo : lo + chunk])) for lo in range(0, n_boot, chunk)])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import glob
+import warnings
 import hashlib
 import os
 from datetime import datetime, timezone
@@ -69,7 +70,14 @@ def expand_run_dirs(run_dirs: Sequence[str | os.PathLike]) -> list[Path]:
             matches = sorted(glob.glob(text))
             if not matches:
                 raise PjbenchError(f"{text}: the pattern matches no run directory")
-            out.extend(Path(m) for m in matches if Path(m).is_dir() or Path(m).name == "results.json")
+            for m in map(Path, matches):
+                if m.name == "results.json" or (m / "results.json").is_file():
+                    out.append(m)
+                elif m.is_dir():  # an unfinished or failed run matched by the pattern: left out, said so
+                    warnings.warn(f"{m}: no results.json (unfinished or failed run?); left out of the report",
+                                  stacklevel=2)
+            if not out:
+                raise PjbenchError(f"{text}: the pattern matches no finished run directory")
         elif path.is_dir() and not (path / "results.json").is_file() and \
                 (subs := sorted(p for p in path.iterdir() if (p / "results.json").is_file())):
             out.extend(subs)

@@ -227,3 +227,12 @@ def test_compare_cli(tmp_path):
     other = make_qa_run(tmp_path, "cv", "model-a", "causalvqa", p_right=0.5, seed=3)
     res = CliRunner().invoke(main, ["compare", str(a), str(other)])
     assert res.exit_code == 1 and "compare runs of one task" in res.output
+
+
+def test_a_single_cluster_has_no_interval_and_no_p_value():
+    """Resampling one scene always returns that scene: a point, not evidence (review finding)."""
+    from pjbench.benchmarks.compare import paired_bootstrap
+
+    d = paired_bootstrap([1.0, 1.0], [0.0, 0.0], clusters=["s1", "s1"], n_boot=200)
+    assert d.difference == 1.0 and d.ci_low is None and d.ci_high is None and d.p_value is None
+    assert not d.significant

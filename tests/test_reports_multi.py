@@ -362,3 +362,16 @@ def test_macro_cell_combines_independent_intervals():
     half = m.ci_high - m.value
     assert half == pytest.approx(math.sqrt(3 * 0.1 ** 2) / 3, rel=1e-4)  # each CI ±0.1 -> sd 0.1/1.96
     assert not macro_cell(cells[:2] + [BoardCell(present=True)]).present
+
+
+def test_a_glob_leaves_out_unfinished_runs_with_a_warning(tmp_path):
+    import pytest as _pytest
+
+    from pjbench.reports.builder import expand_run_dirs
+
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "results.json").write_text("{}")
+    (tmp_path / "running").mkdir()
+    (tmp_path / "running" / "run_config.json").write_text("{}")
+    with _pytest.warns(UserWarning, match="running: no results.json"):
+        assert expand_run_dirs([str(tmp_path / "*")]) == [tmp_path / "done"]
