@@ -292,12 +292,13 @@ def evaluate_probe(
     paths = [str(it.path) for it in probe_items]
     n_tokens = int(np.prod(fstats.pooled_grid))
     data = ProbeData(video=lambda pos: index.tokens([paths[i] for i in pos]), text=text_in, labels=labels,
-                     n_tokens=n_tokens, video_dim=int(fstats.dim))
+                     n_tokens=n_tokens, video_dim=int(fstats.dim), grid=tuple(fstats.pooled_grid))
     stratum, stratum_name = _stratum(task_obj, train_pool)
 
     def callbacks(video_blind: bool):
         def make() -> AttentiveProbe:
-            return AttentiveProbe(data.video_dim, n_tokens, text.module(), text.out_dim, cfg, video_blind=video_blind)
+            return AttentiveProbe(data.video_dim, n_tokens, text.module(), text.out_dim, cfg, video_blind=video_blind,
+                                  grid=data.grid)
 
         def fit_eval(tr, val, lr, wd, max_epochs, eval_epochs, s):
             return train_probe(make, data, tr, TrainParams(lr, wd, max_epochs), batch_size=cfg.batch_size, seed=s,
@@ -378,9 +379,12 @@ def evaluate_probe(
                      "bytes_per_video": fstats.bytes_per_video, "cache": str(store.directory) if use_cache else "run-local",
                      "n_videos": fstats.n_videos, "n_hit": fstats.n_hit, "n_computed": fstats.n_computed,
                      "n_failed": fstats.n_failed, "n_padded_videos_computed": fstats.n_padded_videos},
-        "probe": {"architecture": "attentive (V-JEPA style): learned queries + text embedding cross-attend over "
-                                  "[text; projected video tokens]; MLP; scalar score per candidate; softmax over "
-                                  "candidates; cross-entropy", **cfg.to_dict(), "n_tokens": n_tokens,
+        "probe": {"architecture": "attentive (V-JEPA style): video tokens -> [dynamic (minus the temporal mean "
+                                  "of their cell), static (that mean), delta (time derivative)], standardised per "
+                                  "dimension on the training items of each fold; learned queries + candidate text embedding cross-attend "
+                                  "over the projected video tokens; MLP; score per candidate = linear head + "
+                                  "bilinear candidate x video term; softmax over candidates; cross-entropy",
+                  **cfg.to_dict(), "n_tokens": n_tokens, "token_grid": list(fstats.pooled_grid or ()),
                   "optimizer": "AdamW", "lr_schedule": "constant"},
         "text_encoder": text.describe(),
         "grid": grid,
