@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from pjbench.benchmarks.errors import VideoError
+from pjbench.benchmarks.errors import DataError, VideoError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -198,3 +198,20 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 30, crf:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def unreadable_videos(paths: Iterable[str | os.PathLike], label: str) -> list[str]:
+    """``"<label>: <error>"`` for every existing video among ``paths`` that cannot be opened (checked in
+    parallel threads, each file once). What ``validate`` reports for QA tasks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def check(path: Path) -> str | None:
+        try:
+            probe_video(path)
+        except DataError as exc:
+            return f"{label}: {exc}"
+        return None
+
+    unique = sorted({Path(p) for p in paths if Path(p).is_file()})
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return [msg for msg in pool.map(check, unique) if msg]

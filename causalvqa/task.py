@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -162,18 +161,8 @@ class CausalVQATask:
 
     @staticmethod
     def _check_videos(split: str, items: list[QAItem], report: ValidationReport) -> None:
-        from pjbench.benchmarks.video import probe_video
+        from pjbench.benchmarks.video import unreadable_videos
 
-        paths = sorted({it.path for it in items if it.path.is_file()})
-
-        def probe(path: Path) -> str | None:
-            try:
-                probe_video(path)
-            except DataError as exc:
-                return f"{split}: {exc}"
-            return None
-
-        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            bad = [msg for msg in pool.map(probe, paths) if msg]
+        bad = unreadable_videos((it.path for it in items), split)
         report.counts[split]["unreadable_videos"] = len(bad)
         report.errors.extend(_capped(bad, "unreadable videos"))

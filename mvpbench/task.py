@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
-from pjbench.benchmarks.errors import DataError, PjbenchError
+from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.paired import parse_mvp_letter, qa_metrics
 from pjbench.benchmarks.results import ItemRecord, MetricValue
 from pjbench.benchmarks.tasks import QAItem, ValidationReport
@@ -190,18 +189,8 @@ class MVPBenchTask:
 
     @staticmethod
     def _check_videos(split: str, items: list[QAItem], report: ValidationReport) -> None:
-        from pjbench.benchmarks.video import probe_video
+        from pjbench.benchmarks.video import unreadable_videos
 
-        present = list({it.path: it for it in items if it.path.is_file()}.values())
-
-        def probe(it: QAItem) -> str | None:
-            try:
-                probe_video(it.path)
-            except DataError as exc:
-                return f"{split}: {exc}"
-            return None
-
-        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            bad = [msg for msg in pool.map(probe, present) if msg]
+        bad = unreadable_videos((it.path for it in items), split)
         report.counts[split]["unreadable_videos"] = len(bad)
         report.errors.extend(_capped(bad, "unreadable videos"))
