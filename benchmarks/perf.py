@@ -13,7 +13,8 @@ the ratio holds on the machine that printed it:
   ``torch.utils.flop_counter`` (every matmul and attention op actually run), and wall time (goal >= 3x);
 - ``warm_cache``: a second ``evaluate`` into a new ``--out`` sharing the feature cache vs the first (goal >= 50x);
 - ``peak_rss``: peak resident memory of ``evaluate`` (a fresh subprocess each) on 10 N vs N clips
-  (goal <= 1.2x).
+  (goal <= 1.2x);
+- ``bootstrap``, ``metrics``: seconds of the statistics (:mod:`pjbench.benchmarks.perf_stats`).
 
 ``run_perf(out_dir, quick=True)`` shrinks every workload for a smoke test (its timings mean nothing).
 """
@@ -33,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from pjbench.benchmarks.perf_stats import measure_bootstrap, measure_metrics
 from pjbench.benchmarks.results import atomic_write_text
 
 PERF_FILE = "perf.json"
@@ -49,10 +51,11 @@ class Measurement:
     direction: str  # "ge" | "le"
     detail: dict[str, Any] = field(default_factory=dict)
     status: str | None = None  # None = measured; else why there is no value (e.g. "pending: ...")
+    unit: str = "x"  # "x": a ratio of two timings; "s": seconds
 
     @property
     def goal(self) -> str:
-        return f"{'>=' if self.direction == 'ge' else '<='} {self.threshold:g}x"
+        return f"{'>=' if self.direction == 'ge' else '<='} {self.threshold:g}{'x' if self.unit == 'x' else ' s'}"
 
     @property
     def passed(self) -> bool | None:
@@ -422,6 +425,8 @@ MEASUREMENTS: dict[str, Callable[[Path, bool], Measurement | list[Measurement]]]
     "end_to_end": measure_end_to_end,
     "warm_cache": measure_warm_cache,
     "peak_rss": measure_peak_rss,
+    "bootstrap": measure_bootstrap,
+    "metrics": measure_metrics,
 }
 
 
@@ -461,7 +466,8 @@ def format_table(result: dict[str, Any]) -> str:
     head = ("measurement", "value", "goal", "pass", "what")
     rows = []
     for m in result["measurements"]:
-        value = f"{m['value']:.2f}x" if m["value"] is not None else (m["status"] or "-").split(":")[0]
+        unit = "x" if m.get("unit", "x") == "x" else " s"
+        value = f"{m['value']:.2f}{unit}" if m["value"] is not None else (m["status"] or "-").split(":")[0]
         ok = {True: "PASS", False: "FAIL", None: "-"}[m["passed"]]
         rows.append((m["name"], value, m["goal"], ok, m["what"]))
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]

@@ -128,16 +128,16 @@ def test_cluster_codes_sorted_by_id():
     assert codes.tolist() == [3, 2, 3, 0, 1]  # "10" < "2" < "a" < "b" as strings
 
 
-def test_speed_many_metrics():
-    # ~10 metrics x 1000 resamples of ~500 pairs in about a second (2 slow CPU cores allowed 3 s).
-    import time
-
+def test_many_metrics_give_valid_deterministic_intervals():
+    # The workload `pjbench perf --only bootstrap` times (10 metrics x 1000 resamples of 500 pairs); here only
+    # what it computes is checked: each interval brackets the point estimate, and a seed repeats its interval.
     rng = np.random.default_rng(6)
     x = rng.random(500)
     clusters = np.arange(500) // 2
-    t = time.perf_counter()
     for seed in range(10):
-        cluster_bootstrap_ci_weighted(weighted_mean(x), clusters, n_boot=1000, seed=seed)
+        low, high = cluster_bootstrap_ci_weighted(weighted_mean(x), clusters, n_boot=1000, seed=seed)
+        assert low < x.mean() < high and high - low < 0.1
+        assert (low, high) == cluster_bootstrap_ci_weighted(weighted_mean(x), clusters, n_boot=1000, seed=seed)
     for seed in range(10):
-        cluster_bootstrap_ci(lambda idx: x[idx].mean(), clusters, n_boot=1000, seed=seed)
-    assert time.perf_counter() - t < 3.0
+        low, high = cluster_bootstrap_ci(lambda idx: x[idx].mean(), clusters, n_boot=1000, seed=seed)
+        assert low < x.mean() < high and high - low < 0.1

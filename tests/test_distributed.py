@@ -113,10 +113,8 @@ def test_barrier_returns_when_every_shard_is_done(tmp_path):
 
 def test_barrier_names_a_rank_that_never_started(tmp_path):
     _finished(tmp_path, 0, 2)
-    t0 = time.time()
     with pytest.raises(PjbenchError, match=r"shard 1/2 never started.*re-run the same command"):
         wait_for_shards(tmp_path, 2, CONFIG, timeout=0.3, poll=0.02)
-    assert time.time() - t0 < 5
 
 
 def test_barrier_names_a_dead_rank_and_a_failed_rank(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -292,9 +291,7 @@ def _synthetic_main(n_scenes=253, effect=0.3, seed=0):
 def test_bootstrap_sanity_on_main_sized_data():
     # 506 pairs: formats.md quotes a 95 % CI of about +-4.4 points for pairwise accuracy.
     records = _synthetic_main()
-    t = time.perf_counter()
     rows = by_key(compute_metrics(records, n_boot=1000, seed=0))
-    elapsed = time.perf_counter() - t
     pa = rows["pairwise_accuracy@avg[all]"]
     assert pa.n == 506 and pa.n_clusters == 253
     half_width = (pa.ci_high - pa.ci_low) / 2
@@ -303,7 +300,6 @@ def test_bootstrap_sanity_on_main_sized_data():
     # Breakdown intervals are wider than the headline one (fewer scenes).
     sub = rows["pairwise_accuracy@avg[condition=solidity]"]
     assert sub.ci_high - sub.ci_low > pa.ci_high - pa.ci_low
-    assert elapsed < 5.0  # about 0.5 s here; generous for slow CI machines
 
 
 def test_null_model_interval_covers_chance():

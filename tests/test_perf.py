@@ -50,3 +50,14 @@ def test_measurement_goals():
     assert perf.Measurement("a", "", 1.3, 1.25, "le").passed is False
     m = perf.Measurement("a", "", None, 50.0, "ge", status="pending: cache")
     assert m.passed is None and m.goal == ">= 50x"
+
+
+def test_statistics_timings_moved_out_of_the_tests(tmp_path):
+    # The bootstrap and metric timings the tests used to assert on are perf rows (seconds, with a goal).
+    result = perf.run_perf(tmp_path, quick=True, only=["bootstrap", "metrics"])
+    rows = {m["name"]: m for m in result["measurements"]}
+    assert set(rows) == {"bootstrap", "metrics"}
+    assert rows["bootstrap"]["goal"] == "<= 3 s" and rows["metrics"]["goal"] == "<= 5 s"
+    assert all(m["status"] is None and m["value"] > 0 and m["unit"] == "s" for m in rows.values())
+    assert rows["metrics"]["detail"]["rows"] > 10
+    assert "bootstrap" in perf.format_table(result)
