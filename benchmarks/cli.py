@@ -17,6 +17,14 @@ from pjbench import __version__
 from pjbench.benchmarks.errors import PjbenchError
 
 
+def _split_help() -> str:
+    """Splits and default split per task, from the task registry (so the help never goes stale)."""
+    from pjbench.benchmarks.tasks import TASKS
+
+    return "; ".join(f"{e.name}: {e.info.get('splits')} (default {e.info.get('default_split')})"
+                     for e in TASKS.entries())
+
+
 def _user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -67,9 +75,10 @@ def _batch_size(ctx, param, value):
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="pjbench")
 def main() -> None:
-    """pjbench: physical-reasoning benchmarks for video models (IntPhys 2 surprise track).
+    """pjbench: physical-reasoning benchmarks for video models (IntPhys 2, MVPBench, CausalVQA).
 
-    Start with `pjbench demo`, then `pjbench eval --model NAME --task intphys2 --data-root DIR --out DIR`.
+    Start with `pjbench demo`, then `pjbench validate --task T --data-root DIR` and
+    `pjbench eval --model NAME --task T --data-root DIR --out DIR` (`pjbench list` shows models and tasks).
     """
 
 
@@ -80,7 +89,7 @@ def main() -> None:
 @click.option("--task", "-t", default="intphys2", show_default=True, help="Registered task name.")
 @click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Dataset folder in the official layout (e.g. the IntPhys2/ release root).")
-@click.option("--split", default=None, help="Split to report (IntPhys 2: Debug, Main, HeldOut). Default: Main.")
+@click.option("--split", default=None, help=f"Split to report. {_split_help()}.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory to write.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Only the first N pairs (HeldOut: videos) of the reported split; the dev split is scored whole.")
@@ -337,7 +346,8 @@ def merge_cmd(out, shards, quiet):
 
 
 @main.command("list")
-@click.option("--what", type=click.Choice(["all", "models", "tasks"]), default="all", show_default=True)
+@click.option("--what", type=click.Choice(["all", "models", "tasks"]), default="all", show_default=True,
+              help="List models, tasks or both.")
 @_user_errors
 def list_cmd(what):
     """Registered models and tasks with one-line descriptions and defaults."""
@@ -381,7 +391,8 @@ def _size(n: int) -> str:
 
 @cache_group.command("ls")
 @click.option("--model", default=None, help="Only this model name.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Feature cache root. Default: $PJBENCH_CACHE, else $XDG_CACHE_HOME/pjbench or ~/.cache/pjbench.")
 @_user_errors
 def cache_ls(model, cache_dir):
     """Cached model identities with their stores, entry counts and sizes."""
@@ -403,7 +414,8 @@ def cache_ls(model, cache_dir):
 
 @cache_group.command("clear")
 @click.option("--model", default=None, help="Only entries of this model name (every identity under it).")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Feature cache root. Default: $PJBENCH_CACHE, else $XDG_CACHE_HOME/pjbench or ~/.cache/pjbench.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @_user_errors
 def cache_clear(model, cache_dir, yes):
@@ -432,8 +444,9 @@ def _echo_counts(counts: dict, indent: int) -> None:
 
 
 @main.command("validate")
-@click.option("--task", "-t", default="intphys2", show_default=True)
-@click.option("--data-root", required=True, type=click.Path(path_type=Path))
+@click.option("--task", "-t", default="intphys2", show_default=True, help="Registered task name (see `pjbench list`).")
+@click.option("--data-root", required=True, type=click.Path(path_type=Path),
+              help="Dataset folder in the task's official release layout.")
 @click.option("--no-videos", is_flag=True, help="Skip decoding every video (layout and metadata checks only).")
 @click.option("--videos-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="MVPBench: folder holding the <source>/ video folders. Default: DATA_ROOT/videos.")
@@ -474,8 +487,9 @@ def _task_options(task: str, videos_root) -> dict:
 @click.option("--model-name", default=None, help="Name shown in reports. Default: the predictions file's stem.")
 @click.option("--videos-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="MVPBench: folder holding the videos (only used for coverage). Default: DATA_ROOT/videos.")
-@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing results.json in --out.")
 @_user_errors
 def score_cmd(task, data_root, predictions, out, split, model_name, videos_root, n_boot, seed, overwrite):
@@ -510,10 +524,11 @@ def _echo_qa_headline(results) -> None:
 
 
 @main.command("synth")
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the suite to (the release root).")
 @click.option("--benchmark", "-b", type=click.Choice(["intphys2", "mvpbench", "causalvqa"]), default="intphys2",
               show_default=True, help="Which official release format to write.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the procedural world (same seed, same suite).")
 @click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Multiply the number of scenes.")
 @click.option("--resolution", type=click.IntRange(min=32), default=None, help="Frame side in pixels (even).")
 @click.option("--fps", type=click.IntRange(min=1), default=None, help="Frames per second.")
@@ -536,15 +551,16 @@ def synth_cmd(out, benchmark, seed, scale, resolution, fps, n_frames, missing_fr
 
 @main.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--title", default=None)
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML file to write; the leaderboard exports go next to it.")
+@click.option("--title", default=None, help="Page title. Default: derived from the runs.")
 @click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True,
               help="Bootstrap resamples of the paired significance tests.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of those resamples.")
 @click.option("--no-exports", is_flag=True, help="Do not write leaderboard.csv/.json/.md next to the HTML.")
 @_user_errors
 def report_cmd(run_dirs, out, title, n_boot, seed, no_exports):
-    """Render run directories (or quoted globs, or a folder of runs) into a self-contained HTML report,
+    """Render RUN_DIRS (run directories, quoted globs, or a folder of runs) into a self-contained HTML report,
     with leaderboard.csv, leaderboard.json and leaderboard.md next to it."""
     from pjbench.benchmarks.api import report
 
@@ -559,12 +575,12 @@ def report_cmd(run_dirs, out, title, n_boot, seed, no_exports):
 @click.argument("run_a", type=click.Path(path_type=Path))
 @click.argument("run_b", type=click.Path(path_type=Path))
 @click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--min-shared", type=click.IntRange(min=1), default=None,
               help="Warn below this many shared pairs. Default: 30.")
 @_user_errors
 def compare_cmd(run_a, run_b, n_boot, seed, min_shared):
-    """Is run A better than run B? Paired differences of the headline metric on the pairs both scored,
+    """Is RUN_A better than RUN_B (two run directories)? Paired differences of the headline metric on the pairs both scored,
     overall and per stratum, with 95 % CI and p-value."""
     from pjbench.benchmarks.api import compare
 
@@ -593,10 +609,12 @@ def perf_cmd(out, quick, only, threads):
 
 
 @main.command("demo")
-@click.option("--out", "-o", default="pjbench-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "-o", default="pjbench-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the suite (data/), the runs (runs/) and report.html.")
 @click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Size of the synthetic suite.")
-@click.option("--workers", type=click.IntRange(min=0), default=None)
-@click.option("--quiet", "-q", is_flag=True)
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Video-decoding worker processes per run. Default: cores-1, at most 4.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @_user_errors
 def demo_cmd(out, scale, workers, quiet):
     """Generate the synthetic suite, evaluate every offline built-in model, write the HTML report."""

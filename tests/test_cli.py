@@ -72,3 +72,41 @@ def test_report_on_missing_run_dir(runner, tmp_path):
 def test_validate_on_missing_dir(runner, tmp_path):
     res = runner.invoke(main, ["validate", "--data-root", str(tmp_path / "nothing")])
     _assert_clean_error(res, "nothing")
+
+
+def _commands(cmd, path=("pjbench",)):
+    import click
+
+    yield path, cmd
+    if isinstance(cmd, click.Group):
+        for name, sub in sorted(cmd.commands.items()):
+            yield from _commands(sub, (*path, name))
+
+
+def test_every_command_and_option_has_help_text():
+    import click
+
+    missing = []
+    for path, cmd in _commands(main):
+        where = " ".join(path)
+        if not (cmd.help or "").strip():
+            missing.append(f"{where}: no command help")
+        for p in cmd.params:
+            if isinstance(p, click.Option) and not (p.help or "").strip() and p.name not in ("help", "version"):
+                missing.append(f"{where} {'/'.join(p.opts)}")
+            if isinstance(p, click.Argument) and p.human_readable_name not in (cmd.help or ""):
+                missing.append(f"{where}: argument {p.human_readable_name} not described in the command help")
+    assert missing == []
+
+
+def test_top_help_names_every_benchmark_and_split_help_each_tasks_default(runner):
+    from pjbench.benchmarks.tasks import TASKS
+
+    res = runner.invoke(main, ["--help"])
+    assert res.exit_code == 0 and "surprise track" not in res.output
+    assert all(b in res.output for b in ("IntPhys 2", "MVPBench", "CausalVQA"))
+    res = runner.invoke(main, ["eval", "--help"], terminal_width=400)
+    text = " ".join(res.output.split())
+    assert "Default: Main." not in text
+    for e in TASKS.entries():
+        assert f"{e.name}: {e.info['splits']} (default {e.info['default_split']})" in text
