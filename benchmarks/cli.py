@@ -47,6 +47,8 @@ def _model_args(ctx, param, value):
         key, sep, raw = item.partition("=")
         if not sep or not key.strip().isidentifier():
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}")
+        if key.strip() in ("checkpoint", "device"):
+            raise click.BadParameter(f"{key.strip()} has its own option: use --{key.strip()}")
         try:
             out[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable, Generic, Iterator, TypeVar
@@ -16,6 +17,9 @@ from typing import Any, Callable, Generic, Iterator, TypeVar
 from pjbench.benchmarks.errors import PjbenchError
 
 T = TypeVar("T")
+
+# Arguments pjbench itself passes to every model factory (they have their own flags: --checkpoint, --device).
+RESERVED_ARGS = ("checkpoint", "device")
 
 
 def resolve_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
@@ -115,9 +119,42 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}.{hint} Run `pjbench list` to see the registered {self.kind}s."
             ) from None
 
+    def accepted_args(self, name: str) -> tuple[str, ...] | None:
+        """Keyword arguments the factory of ``name`` takes from a user (``--model-arg``), read from its signature:
+        every named parameter except :data:`RESERVED_ARGS` and those the entry fixes in ``defaults``.
+        ``None``: the factory takes ``**kwargs``, so anything goes (a plugin that reads its own options)."""
+        entry = self.get(name)
+        try:
+            params = inspect.signature(entry.load()).parameters.values()
+        except (TypeError, ValueError):  # a builtin or C callable without a signature: cannot tell
+            return None
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                     and p.name not in RESERVED_ARGS and p.name not in entry.defaults)
+
+    def check_args(self, name: str, kwargs: dict[str, Any]) -> None:
+        """Refuse keys the factory of ``name`` does not take (a typo such as ``layr=-4`` would otherwise be
+        dropped or crash), naming the keys it accepts."""
+        reserved = sorted(set(kwargs) & set(RESERVED_ARGS))
+        if reserved:
+            flags = ", ".join(f"--{k}" for k in reserved)
+            raise PjbenchError(f"{self.kind} argument(s) {', '.join(reserved)}: use {flags} instead")
+        accepted = self.accepted_args(name)
+        entry = self.get(name)
+        unknown = sorted(k for k in kwargs if accepted is not None and k not in accepted and k not in entry.defaults)
+        if unknown:
+            hints = [f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, accepted or (), n=1)) else k
+                     for k in unknown]
+            raise PjbenchError(
+                f"{self.kind} {name} does not take the argument(s) {', '.join(hints)}; it accepts: "
+                + (", ".join(accepted) if accepted else "no extra arguments"))
+
     def build(self, name: str, **kwargs: Any) -> T:
         entry = self.get(name)
-        return entry.load()(**{**entry.defaults, **{k: v for k, v in kwargs.items() if v is not None}})
+        given = {k: v for k, v in kwargs.items() if v is not None}
+        self.check_args(name, {k: v for k, v in given.items() if k not in RESERVED_ARGS})
+        return entry.load()(**{**entry.defaults, **given})
 
     def __contains__(self, name: object) -> bool:
         self._load_plugins()

@@ -75,7 +75,7 @@ class DINOv2Frames:
 
 
 def load_dinov2(checkpoint: str | None = None, device: str = "cpu", name: str = "dinov2-base",
-                layer: int | None = None, resolution: int = 224, frames: int = 16, **_: Any) -> DINOv2Frames:
+                layer: int | None = None, resolution: int = 224, frames: int = 16) -> DINOv2Frames:
     """Load DINOv2 (with or without registers) from an HF id or a local ``save_pretrained`` directory."""
     from transformers import AutoModel
 
@@ -111,7 +111,7 @@ def build_tiny_random(seed: int = 0, registers: int = 0, **overrides: Any):
 
 
 def load_tiny_random(checkpoint: str | None = None, device: str = "cpu", seed: int = 0, layer: int | None = None,
-                     frames: int = 16, **_: Any) -> DINOv2Frames:
+                     frames: int = 16) -> DINOv2Frames:
     """Random-init tiny DINOv2 at 56 px: the per-frame features path offline (a control)."""
     if checkpoint:
         return load_dinov2(checkpoint, device=device, name="dinov2-tiny-random", layer=layer, resolution=56,

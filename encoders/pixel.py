@@ -74,13 +74,13 @@ def _no_checkpoint(checkpoint: str | None, name: str) -> None:
         raise PjbenchError(f"{name} is parameter-free and takes no --checkpoint (got {checkpoint!r})")
 
 
-def copy_last(checkpoint: str | None = None, device: str = "cpu", **_: object) -> PixelPredictor:
+def copy_last(checkpoint: str | None = None, device: str = "cpu") -> PixelPredictor:
     """Predict every future frame as the last context frame."""
     _no_checkpoint(checkpoint, "pixel-copy-last")
     return PixelPredictor("copy-last", device=device)
 
 
-def linear(checkpoint: str | None = None, device: str = "cpu", **_: object) -> PixelPredictor:
+def linear(checkpoint: str | None = None, device: str = "cpu") -> PixelPredictor:
     """Extrapolate the last two context frames linearly."""
     _no_checkpoint(checkpoint, "pixel-linear")
     return PixelPredictor("linear", device=device)

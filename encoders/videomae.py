@@ -238,7 +238,7 @@ class VideoMAEEncoder:
 
 
 def load_videomae(checkpoint: str | None = None, device: str = "cpu", name: str = "videomae-base",
-                  layer: int | None = None, **_: Any) -> VideoMAEEncoder:
+                  layer: int | None = None) -> VideoMAEEncoder:
     """Load VideoMAE from an HF id or a local ``save_pretrained`` directory.
 
     Pre-training checkpoints (``architectures: VideoMAEForPreTraining``) load with their decoder (surprise
@@ -291,8 +291,8 @@ def build_tiny_random(seed: int = 0, head: str = "pretraining", **overrides: Any
     return model.eval()
 
 
-def load_tiny_random(checkpoint: str | None = None, device: str = "cpu", seed: int = 0, layer: int | None = None,
-                     **_: Any) -> VideoMAEEncoder:
+def load_tiny_random(checkpoint: str | None = None, device: str = "cpu", seed: int = 0,
+                     layer: int | None = None) -> VideoMAEEncoder:
     """Random-init tiny VideoMAE with decoder: the surprise and features paths offline (a control)."""
     if checkpoint:
         return load_videomae(checkpoint, device=device, name="videomae-tiny-random", layer=layer)

@@ -243,8 +243,8 @@ def _require_weights(loading: dict[str, Any], where: str) -> None:
 
 
 def load_vjepa2(checkpoint: str | None = None, device: str = "cpu", frames: int = 48, name: str = "vjepa2",
-                variant: Any = None, layer: int | None = None, which_encoder: str = "target_encoder",
-                **_: Any) -> VJEPA2Surprise:
+                variant: Any = None, layer: int | None = None,
+                which_encoder: str = "target_encoder") -> VJEPA2Surprise:
     """Load ``VJEPA2Model`` from an HF id, a local ``save_pretrained`` directory, or an official training
     checkpoint file (``.pt``/``.pth``/``.tar``, see :mod:`pjbench.encoders.vjepa2_official`; ``variant``
     such as ``"vitl"``/``"vitg-384"`` names its architecture, ``None`` infers it from the weights).
@@ -311,8 +311,8 @@ def build_tiny_random(seed: int = 0, **overrides: Any):
     return model.eval()
 
 
-def load_tiny_random(checkpoint: str | None = None, device: str = "cpu", seed: int = 0, layer: int | None = None,
-                     **_: Any) -> VJEPA2Surprise:
+def load_tiny_random(checkpoint: str | None = None, device: str = "cpu", seed: int = 0,
+                     layer: int | None = None) -> VJEPA2Surprise:
     """Random-init tiny V-JEPA 2: exercises the full encoder + predictor path offline (scores ~ chance)."""
     if checkpoint:
         return load_vjepa2(checkpoint, device=device, name="vjepa2-tiny-random", layer=layer)

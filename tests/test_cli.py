@@ -110,3 +110,12 @@ def test_top_help_names_every_benchmark_and_split_help_each_tasks_default(runner
     assert "Default: Main." not in text
     for e in TASKS.entries():
         assert f"{e.name}: {e.info['splits']} (default {e.info['default_split']})" in text
+
+
+def test_unknown_model_arg_is_an_error_listing_the_accepted_keys(runner, tiny_suite, tmp_path):
+    res = runner.invoke(main, ["eval", "--model", "vjepa2-tiny-random", "--model-arg", "layr=-4", "--data-root",
+                               str(tiny_suite), "--out", str(tmp_path / "r"), "--dry-run"])
+    _assert_clean_error(res, "Error:", "layr", "accepts: seed, layer")
+    res = runner.invoke(main, ["eval", "--model", "pixel-copy-last", "--model-arg", "device=cuda", "--data-root",
+                               str(tiny_suite), "--out", str(tmp_path / "r")])
+    _assert_clean_error(res, "use --device")

@@ -54,3 +54,33 @@ def test_entry_point_plugin_registers_a_model_without_forking(tmp_path, monkeypa
     assert entry.info["resolution"] == 32
     model = reg.build("my-lab-model")
     assert model.info.name == "pixel-copy-last"
+
+
+def test_unknown_factory_arguments_are_refused_with_the_accepted_list():
+    reg = Registry("model")
+
+    def factory(checkpoint=None, device="cpu", layer=None, seed=0):
+        return (layer, seed)
+
+    reg.register("m", factory)
+    assert reg.accepted_args("m") == ("layer", "seed")
+    assert reg.build("m", layer=-4) == (-4, 0)
+    with pytest.raises(PjbenchError, match=r"does not take the argument\(s\) layr \(did you mean layer\?\); "
+                                           r"it accepts: layer, seed"):
+        reg.build("m", layr=-4)
+    # a plugin factory with **kwargs reads its own options: anything goes
+    reg.register("plugin", lambda checkpoint=None, device="cpu", **kw: kw)
+    assert reg.accepted_args("plugin") is None and reg.build("plugin", anything=1) == {"anything": 1}
+
+
+def test_builtin_models_refuse_unknown_model_args():
+    from pjbench.encoders.registry import MODELS
+
+    assert MODELS.accepted_args("vjepa2-tiny-random") == ("seed", "layer")
+    assert MODELS.accepted_args("pixel-copy-last") == ()
+    with pytest.raises(PjbenchError, match=r"vjepa2-tiny-random does not take .*layr.*it accepts: seed, layer"):
+        MODELS.build("vjepa2-tiny-random", layr=-4)
+    with pytest.raises(PjbenchError, match="pixel-copy-last does not take .*it accepts: no extra arguments"):
+        MODELS.build("pixel-copy-last", layer=-4)
+    # entries that share a factory fix some of its arguments: those are not offered to the user
+    assert "variant" not in MODELS.accepted_args("vjepa2-vitl") and "variant" in MODELS.accepted_args("vjepa2")
