@@ -24,7 +24,13 @@ def evaluate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *
 
     Options of the other readout are refused (``None`` values are ignored). ``cache=False`` turns the
     feature cache off for both. Returns ``(RunResults, path of results.json)``."""
+    from pjbench.benchmarks.tasks import check_model_readouts
+    from pjbench.encoders.registry import MODELS
+
     readout = TASKS.get(task).info.get("readout")
+    declared = MODELS.get(model).info.get("readouts")
+    if declared:  # before anything is loaded; the built model's own readouts are checked again by the runner
+        check_model_readouts(model, declared, task, readout)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     wrong = [k for k in (PROBE_ONLY_OPTIONS if readout == "surprise" else SURPRISE_ONLY_OPTIONS) if k in kwargs]
     if wrong:

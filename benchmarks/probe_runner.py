@@ -39,7 +39,7 @@ from pjbench.benchmarks.paired import _macro_mean, _row, _weighted_mean, complet
 from pjbench.benchmarks.provenance import base_provenance, fingerprint_items, utcnow
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, write_jsonl, write_results
 from pjbench.benchmarks.runner import OVERWRITE_MODES, _check_device, _default_workers, _prepare_out
-from pjbench.benchmarks.tasks import TASKS, QAItem
+from pjbench.benchmarks.tasks import TASKS, QAItem, check_model_readouts
 from pjbench.encoders.registry import MODELS
 from pjbench.probes.attentive import AttentiveProbe, ProbeConfig, ProbeData, TrainParams, predict_scores, train_probe
 from pjbench.probes.crossval import cross_val_predict, fit_select_predict, grid_to_dict, grouped_stratified_folds
@@ -206,6 +206,8 @@ def evaluate_probe(
     task_obj = TASKS.build(task)
     if getattr(task_obj, "readout", None) != "probe" or not hasattr(task_obj, "n_choices"):
         raise PjbenchError(f"task {task} is scored by the {getattr(task_obj, 'readout', '?')} readout, not the probe")
+    if MODELS.get(model).info.get("readouts"):  # what `pjbench list` declares, before any data or weights load
+        check_model_readouts(model, MODELS.get(model).info["readouts"], task, "probe")
     split = split or task_obj.default_split
     split = next((s for s in task_obj.splits if s.lower() == split.lower()), split)
     if split not in task_obj.splits:
@@ -243,6 +245,7 @@ def evaluate_probe(
                 f"({' or '.join(task_obj.dev_splits_for(split)) or 'none declared'}), not found under {data_root}")
 
     enc = MODELS.build(model, checkpoint=checkpoint, device=device, **dict(model_args or {}))
+    check_model_readouts(model, getattr(enc.info, "readouts", ()), task, "probe")  # e.g. a checkpoint without them
     text = build_text_encoder(text_encoder, device=device)
     feat_protocol = feature_protocol(n_frames, pooled_grid)
     data_fp = fingerprint_items(items)

@@ -37,7 +37,7 @@ from pjbench.benchmarks.results import (
     write_jsonl,
     write_results,
 )
-from pjbench.benchmarks.tasks import TASKS, VideoItem
+from pjbench.benchmarks.tasks import TASKS, VideoItem, check_model_readouts
 from pjbench.benchmarks.video import decode_video, preprocess
 from pjbench.encoders.base import Preprocessing
 from pjbench.encoders.registry import MODELS
@@ -316,10 +316,7 @@ def _plan(model: str, data_root: str | os.PathLike, out: Path | None, *, task: s
         raise PjbenchError(f"{data_root}: split {split} has no items")
 
     enc = MODELS.build(model, checkpoint=checkpoint, device=device, **(model_args or {}))
-    readouts = getattr(enc.info, "readouts", ("surprise",))
-    if task_obj.readout == "surprise" and "surprise" not in readouts:
-        raise PjbenchError(f"model {model} has no surprise readout (it offers: {', '.join(readouts)}); "
-                           f"task {task} is scored by surprise -- see `pjbench list`")
+    check_model_readouts(model, getattr(enc.info, "readouts", ("surprise",)), task, task_obj.readout)
     if frame_step is not None:  # a fixed step replaces the model's fps-based sampling
         enc.preprocessing = dataclasses.replace(enc.preprocessing, frame_step=frame_step, sample_fps=None)
     cfg = SurpriseConfig.for_model(enc.preprocessing, window=window, stride=stride, contexts=contexts,

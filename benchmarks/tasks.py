@@ -142,6 +142,23 @@ class QATask(Task, Protocol):
         ...
 
 
+# What each task readout needs from a model: one of the model's declared ``readouts`` (``pjbench list``).
+MODEL_READOUT_NEEDED = {"surprise": "surprise", "probe": "features"}
+
+
+def check_model_readouts(model: str, readouts: Any, task: str, task_readout: str) -> None:
+    """Refuse a model whose declared readouts (a tuple or the registry's comma-separated string) lack what
+    ``task``'s readout needs, naming both sides."""
+    from pjbench.benchmarks.errors import PjbenchError
+
+    have = [r.strip() for r in (readouts.split(",") if isinstance(readouts, str) else readouts) if r.strip()]
+    need = MODEL_READOUT_NEEDED.get(task_readout, task_readout)
+    if need not in have:
+        how = "an attentive probe on frozen features" if task_readout == "probe" else f"the {task_readout} readout"
+        raise PjbenchError(f"model {model} has readouts {', '.join(have) or 'none'}; task {task} needs {need} "
+                           f"(it is scored by {how}) -- see `pjbench list` for a model that has it")
+
+
 TASKS: Registry[Task] = Registry("task")
 TASKS.register(
     "intphys2",

@@ -84,3 +84,27 @@ def linear(checkpoint: str | None = None, device: str = "cpu") -> PixelPredictor
     """Extrapolate the last two context frames linearly."""
     _no_checkpoint(checkpoint, "pixel-linear")
     return PixelPredictor("linear", device=device)
+
+
+class PixelPatches:
+    """Parameter-free features: the clip's downsampled RGB patches as tokens (features readout only).
+
+    The probe track's pixel floor: what an attentive probe reads from raw low-level frame content, next to
+    the video-blind control."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = torch.device(device)
+        self.preprocessing = default_preprocessing()
+        self.info = ModelInfo(
+            name="pixel-patches", params=0, readouts=("features",),
+            extra={"baseline": True, "space": f"{self.preprocessing.resolution}px RGB, patch {self.preprocessing.patch}"},
+        )
+
+    def encode(self, clips: torch.Tensor) -> torch.Tensor:
+        return patchify(clips.to(self.device), self.preprocessing.patch)
+
+
+def patches(checkpoint: str | None = None, device: str = "cpu") -> PixelPatches:
+    """Raw RGB patches as features (no parameters)."""
+    _no_checkpoint(checkpoint, "pixel-patches")
+    return PixelPatches(device=device)

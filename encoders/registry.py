@@ -54,6 +54,12 @@ MODELS.register(
     "Baseline: linear extrapolation of the last two context frames (32 px RGB patches)",
     **_PIXEL,
 )
+MODELS.register(
+    "pixel-patches",
+    "pjbench.encoders.pixel:patches",
+    "Baseline features: raw 32 px RGB patches (no parameters); the probe track's pixel floor",
+    **{**_PIXEL, "readouts": "features"},
+)
 
 # VideoMAE: 16 frames at 224 px, tubelet 2, patch 16; sampled at 6 fps like every surprise model here.
 _VIDEOMAE = dict(resolution=224, frames=16, sample_fps=6.0, frame_step=10, tubelet=2, patch=16, offline=False)

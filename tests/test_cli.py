@@ -119,3 +119,13 @@ def test_unknown_model_arg_is_an_error_listing_the_accepted_keys(runner, tiny_su
     res = runner.invoke(main, ["eval", "--model", "pixel-copy-last", "--model-arg", "device=cuda", "--data-root",
                                str(tiny_suite), "--out", str(tmp_path / "r")])
     _assert_clean_error(res, "use --device")
+
+
+def test_readouts_must_match_the_task(runner, tmp_path):
+    # pixel-copy-last declares readouts "surprise" only; MVPBench is scored by a probe on features
+    res = runner.invoke(main, ["eval", "--model", "pixel-copy-last", "--task", "mvpbench", "--data-root", str(tmp_path),
+                               "--out", str(tmp_path / "r")])
+    _assert_clean_error(res, "Error: model pixel-copy-last has readouts surprise; task mvpbench needs features")
+    res = runner.invoke(main, ["eval", "--model", "pixel-patches", "--data-root", str(tmp_path), "--out", str(tmp_path / "r")])
+    _assert_clean_error(res, "Error: model pixel-patches has readouts features; task intphys2 needs surprise")
+    assert not (tmp_path / "r").exists()

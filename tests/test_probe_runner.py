@@ -144,7 +144,7 @@ def qa_root(tmp_path_factory):
 def probe_run(_one_thread, qa_root, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     out = tmp_path_factory.mktemp("runs") / "probe"
-    results, path = evaluate_probe("pixel-copy-last", TASK, qa_root, out, cache_dir=cache, **FAST)
+    results, path = evaluate_probe("pixel-patches", TASK, qa_root, out, cache_dir=cache, **FAST)
     return results, out, cache
 
 
@@ -188,7 +188,7 @@ def test_clip_for_features_pads_short_videos(tmp_path):
 
 
 def test_extract_features_dedupes_caches_and_records_failures(qa_root, tmp_path):
-    enc = MODELS.build("pixel-copy-last")
+    enc = MODELS.build("pixel-patches")
     items = FakeColourQA().load(qa_root, "dev")[:4]
     shared = QAItem(name="shared", path=items[0].path, split="dev", label=0, pair_id="x", question="q",
                     candidates=("a", "b"))
@@ -297,17 +297,17 @@ def test_results_files_recompute_and_protocol(probe_run):
 
 def test_rerun_reads_features_from_cache(probe_run, qa_root):
     results, out, cache = probe_run
-    again, _ = evaluate_probe("pixel-copy-last", TASK, qa_root, out, cache_dir=cache, **FAST)
+    again, _ = evaluate_probe("pixel-patches", TASK, qa_root, out, cache_dir=cache, **FAST)
     assert again.protocol["features"]["n_hit"] == 32 and again.protocol["features"]["n_computed"] == 0
     assert again.provenance["n_from_cache"] == 32 and all(r.from_cache for r in load_items(out))
     assert [m.value for m in again.metrics] == [m.value for m in results.metrics]  # deterministic
     with pytest.raises(PjbenchError, match="different configuration"):
-        evaluate_probe("pixel-copy-last", TASK, qa_root, out, cache_dir=cache, **{**FAST, "folds": 3})
+        evaluate_probe("pixel-patches", TASK, qa_root, out, cache_dir=cache, **{**FAST, "folds": 3})
 
 
 def test_probe_does_not_beat_the_control_when_the_video_is_uninformative(tmp_path):
     write_fake_qa(tmp_path / "qa", "dev", n_pairs=16, seed=0, informative=False)
-    results, _ = evaluate_probe("pixel-copy-last", TASK, tmp_path / "qa", tmp_path / "out", cache_dir=tmp_path / "c",
+    results, _ = evaluate_probe("pixel-patches", TASK, tmp_path / "qa", tmp_path / "out", cache_dir=tmp_path / "c",
                                 **{**FAST, "grid": {"lr": [1e-2], "weight_decay": [0.01], "epochs": [4]}})
     assert results.metric("pair_accuracy").value <= 0.25
     assert results.protocol["probe_beats_video_blind"] is False
@@ -328,7 +328,7 @@ def test_missing_video_skips_its_pair(qa_root, tmp_path):
     root = tmp_path / "qa"
     shutil.copytree(qa_root, root)
     (root / "dev" / "dev_3_1.mp4").unlink()
-    results, _ = evaluate_probe("pixel-copy-last", TASK, root, tmp_path / "out", cache_dir=tmp_path / "c",
+    results, _ = evaluate_probe("pixel-patches", TASK, root, tmp_path / "out", cache_dir=tmp_path / "c",
                                 controls=(), **{**FAST, "grid": {"lr": [1e-2], "weight_decay": [0.01], "epochs": [2]}})
     reasons = {s["name"]: s["reason"] for s in results.task["skipped"]}
     assert set(reasons) == {"dev_3_0", "dev_3_1"} and "not found" in reasons["dev_3_1"]
@@ -337,7 +337,7 @@ def test_missing_video_skips_its_pair(qa_root, tmp_path):
 
 
 def test_unlabelled_split_trains_on_dev_and_writes_submission(qa_root, tmp_path):
-    results, _ = evaluate_probe("pixel-copy-last", TASK, qa_root, tmp_path / "out", split="test",
+    results, _ = evaluate_probe("pixel-patches", TASK, qa_root, tmp_path / "out", split="test",
                                 cache_dir=tmp_path / "c", controls=(), **FAST)
     assert results.task["dev_split"] == "dev" and results.task["n_dev_scored"] == 32
     sub = list(read_jsonl(tmp_path / "out" / results.files["submission"]))
@@ -353,6 +353,14 @@ def test_unlabelled_split_trains_on_dev_and_writes_submission(qa_root, tmp_path)
 
 def test_probe_runner_refuses_bad_requests(qa_root, tmp_path):
     with pytest.raises(PjbenchError, match="not the probe"):
-        evaluate_probe("pixel-copy-last", "intphys2", qa_root, tmp_path / "o", **FAST)
+        evaluate_probe("pixel-patches", "intphys2", qa_root, tmp_path / "o", **FAST)
     with pytest.raises(PjbenchError, match="unknown probe control"):
-        evaluate_probe("pixel-copy-last", TASK, qa_root, tmp_path / "o", controls=("shuffled",), **FAST)
+        evaluate_probe("pixel-patches", TASK, qa_root, tmp_path / "o", controls=("shuffled",), **FAST)
+
+
+def test_a_model_without_the_features_readout_is_refused(qa_root, tmp_path):
+    # `pjbench list` says pixel-copy-last has readouts "surprise" only: the probe task refuses it, naming both sides
+    with pytest.raises(PjbenchError, match=r"model pixel-copy-last has readouts surprise; task fake-colour-qa needs "
+                                           r"features"):
+        evaluate_probe("pixel-copy-last", TASK, qa_root, tmp_path / "o", **FAST)
+    assert not (tmp_path / "o").exists()
