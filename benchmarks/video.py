@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -29,6 +30,70 @@ class VideoInfo:
     height: int
     fps: float
     frames: int  # frame count declared by the container (decode_video checks it against what decodes)
+    vfr: bool = False  # variable frame rate: frame durations differ (see frame_times)
+    decoded: int = 0  # frames that actually decode
+
+
+@dataclass(frozen=True)
+class FrameTimes:
+    """Presentation times of a video stream's frames, read from the demuxed packets (nothing decoded).
+
+    times:    ``pts`` of every frame in presentation order, in ``time_base`` ticks (exact integers).
+    rate:     the container's average frame rate (frames per second, exact), or ``None`` if unknown.
+    vfr:      frame durations differ by more than timestamp rounding (one tick or 2 %): variable frame rate.
+    """
+
+    times: tuple[int, ...]
+    time_base: Fraction
+    rate: Fraction | None
+    vfr: bool
+
+
+def frame_times(path: str | os.PathLike) -> FrameTimes | None:
+    """:class:`FrameTimes` of ``path``'s first video stream, or ``None`` when its packets carry no timestamps
+    (then only index-based sampling is possible). Raises :class:`VideoError` naming the file."""
+    import av
+
+    path = Path(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError("no video stream in file", path=path)
+            stream = container.streams.video[0]
+            pts = [pk.pts for pk in container.demux(stream) if pk.size]
+            rate = stream.average_rate or stream.base_rate
+            time_base = stream.time_base
+    except VideoError:
+        raise
+    except Exception as exc:  # av raises many types
+        raise VideoError(f"cannot read video timestamps ({type(exc).__name__}: {exc})", path=path) from exc
+    if not pts or any(t is None for t in pts) or time_base is None:
+        return None
+    times = tuple(sorted(pts))  # packets come in decode order; frames come out in presentation order
+    diffs = np.diff(np.asarray(times, dtype=np.int64))
+    vfr = bool(diffs.size and diffs.max() - diffs.min() > max(1.0, 0.02 * float(np.median(diffs))))
+    return FrameTimes(times, Fraction(time_base), Fraction(rate) if rate else None, vfr)
+
+
+def timestamp_targets(ft: FrameTimes, target_fps: float | Fraction) -> list[int]:
+    """The frame pts to keep when sampling ``target_fps`` frames per second by TIME: for ``k = 0, 1, ...`` the
+    frame whose presentation time is nearest to ``t0 + k / target_fps`` (ties: the earlier frame), up to the
+    last frame. A frame shown for long may be kept twice: it is what was on screen at both times.
+
+    On a constant-rate stream whose fps is a multiple of ``target_fps`` these are exactly frames
+    ``0, step, 2*step, ...`` with ``step = fps / target_fps``."""
+    times = np.asarray(ft.times, dtype=np.int64)
+    interval = 1 / Fraction(target_fps) / ft.time_base  # target spacing in ticks, exact
+    out = []
+    k = 0
+    while True:
+        target = ft.times[0] + k * interval
+        if target > ft.times[-1]:
+            return out
+        j = int(np.searchsorted(times, int(target), side="right"))  # times[j-1] <= target < times[j]
+        lo, hi = max(j - 1, 0), min(j, len(times) - 1)
+        out.append(int(times[hi] if abs(times[hi] - target) < abs(target - times[lo]) else times[lo]))
+        k += 1
 
 
 def decode_video(
@@ -39,7 +104,10 @@ def decode_video(
 ) -> np.ndarray:
     """Decode frames ``0, frame_step, 2*frame_step, ...`` of ``path`` as ``uint8 (T, H, W, 3)`` RGB.
 
-    With ``sample_fps`` the step is ``round(video_fps / sample_fps)`` (read from the stream) instead.
+    With ``sample_fps`` the step is ``round(video_fps / sample_fps)`` (``video_fps``: the stream's average
+    rate) on a constant-frame-rate file (unchanged since index and time agree there); on a variable-frame-rate
+    file (:func:`frame_times`) frames are chosen by presentation TIME instead: the frame nearest to each
+    ``k / sample_fps`` seconds (:func:`timestamp_targets`), not the ``k * step``-th one.
 
     H.264 has to be decoded frame by frame anyway; we skip the costly RGB conversion of the frames the
     protocol drops. Raises :class:`VideoError` naming the file if it is missing, unreadable, empty, or
@@ -57,6 +125,7 @@ def decode_video(
     kept: list[np.ndarray] = []
     decoded = 0
     declared = 0
+    wanted: dict[int, int] | None = None  # pts -> times kept (timestamp sampling of a VFR stream)
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -69,10 +138,19 @@ def decode_video(
                 if rate <= 0:
                     raise VideoError("cannot read the frame rate needed for sample_fps", path=path)
                 frame_step = max(1, round(rate / sample_fps))
+                ft = frame_times(path)
+                if ft is not None and ft.vfr:  # CFR: index sampling keeps exactly the timestamp-nearest frames
+                    if declared and len(ft.times) < 0.9 * declared:
+                        raise VideoError(f"video is truncated: {len(ft.times)} of {declared} frames present", path=path)
+                    wanted = {}
+                    for t in timestamp_targets(ft, sample_fps)[:max_frames]:
+                        wanted[t] = wanted.get(t, 0) + 1
             for frame in container.decode(stream):
-                if decoded % frame_step == 0:
-                    kept.append(frame.to_ndarray(format="rgb24"))
-                    if max_frames is not None and len(kept) >= max_frames:
+                take = (decoded % frame_step == 0) if wanted is None else wanted.pop(frame.pts, 0)
+                if take:
+                    rgb = frame.to_ndarray(format="rgb24")
+                    kept.extend([rgb] * int(take))
+                    if (max_frames is not None and len(kept) >= max_frames) or (wanted is not None and not wanted):
                         decoded += 1
                         break
                 decoded += 1
@@ -82,7 +160,9 @@ def decode_video(
         raise VideoError(f"cannot decode video ({type(exc).__name__}: {exc})", path=path) from exc
     if not kept:
         raise VideoError("video has no decodable frames", path=path)
-    if max_frames is None and declared and decoded < 0.9 * declared:
+    if wanted:
+        raise VideoError(f"video is truncated: {len(wanted)} frame(s) listed in the container did not decode", path=path)
+    if max_frames is None and wanted is None and declared and decoded < 0.9 * declared:
         raise VideoError(f"video is truncated: decoded {decoded} of {declared} frames", path=path)
     return np.stack(kept)
 
@@ -129,12 +209,13 @@ def natural_key(text: str) -> tuple:
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Open ``path`` and decode it fully (to catch truncation); return its size, fps and the frame count
-    the container declares."""
+    """Open ``path`` and decode it fully (to catch truncation); return its size, fps, the frame count the
+    container declares, how many frames decode, and whether its frame rate is variable."""
     import av
 
     path = Path(path)
     frames = decode_video(path, frame_step=1 << 30)  # decode everything, convert only frame 0
+    ft = frame_times(path)
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -142,7 +223,26 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             n = int(stream.frames or 0)
     except Exception as exc:  # pragma: no cover - decode_video already opened it
         raise VideoError(f"cannot read video header ({exc})", path=path) from exc
-    return VideoInfo(str(path), width=frames.shape[2], height=frames.shape[1], fps=fps, frames=n)
+    decoded = len(ft.times) if ft is not None else n
+    return VideoInfo(str(path), width=frames.shape[2], height=frames.shape[1], fps=fps, frames=n,
+                     vfr=bool(ft is not None and ft.vfr), decoded=decoded)
+
+
+def sampled_count(path: str | os.PathLike, frame_step: int = 1, sample_fps: float | None = None) -> int:
+    """How many frames :func:`decode_video` keeps of ``path`` (from the packets' timestamps; nothing decoded)."""
+    path = Path(path)
+    if path.is_dir():
+        return len(list(path.glob("*.png"))[::frame_step])
+    ft = frame_times(path)
+    if ft is None:
+        raise VideoError("cannot count frames: the packets carry no timestamps", path=path)
+    if sample_fps:
+        if ft.rate is None or ft.rate <= 0:
+            raise VideoError("cannot read the frame rate needed for sample_fps", path=path)
+        if ft.vfr:
+            return len(timestamp_targets(ft, sample_fps))
+        frame_step = max(1, round(float(ft.rate) / sample_fps))
+    return -(-len(ft.times) // frame_step)
 
 
 def preprocess(frames: "np.ndarray | torch.Tensor", pp: "Preprocessing") -> "torch.Tensor":
