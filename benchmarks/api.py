@@ -63,12 +63,26 @@ def run_shard(model: str, data_root: str | os.PathLike, out: str | os.PathLike, 
 
 
 def validate(task: str, data_root: str | os.PathLike, check_videos: bool = True,
-             task_options: dict[str, Any] | None = None) -> ValidationReport:
+             task_options: dict[str, Any] | None = None, *, model: str | None = None, window: int | None = None,
+             frame_step: int | None = None) -> ValidationReport:
     """Check a dataset folder against the official format before spending GPU hours on it.
-    ``task_options`` go to the task (MVPBench: ``videos_root``)."""
+    ``task_options`` go to the task (MVPBench: ``videos_root``). With ``check_videos`` every video is also
+    checked against what eval of ``model`` (default: the task's reference model) needs:
+    :func:`pjbench.benchmarks.conditions.model_protocol` (``window``/``frame_step`` as eval's options)."""
+    import inspect
+
+    from pjbench.benchmarks.conditions import model_protocol
+
     if not Path(data_root).exists():
         raise PjbenchError(f"--data-root {data_root}: no such directory")
-    return TASKS.build(task, **(task_options or {})).validate(data_root, check_videos=check_videos)
+    task_obj = TASKS.build(task, **(task_options or {}))
+    proto = model_protocol(model, task, window=window, frame_step=frame_step)
+    if "protocol" not in inspect.signature(task_obj.validate).parameters:  # a plugin task without it
+        return task_obj.validate(data_root, check_videos=check_videos)
+    report = task_obj.validate(data_root, check_videos=check_videos, protocol=proto)
+    report.counts = {"model protocol": proto.describe() + ("" if check_videos else " (not checked: --no-videos)"),
+                     **report.counts}
+    return report
 
 
 SYNTH_BENCHMARKS = ("intphys2", "mvpbench", "causalvqa")

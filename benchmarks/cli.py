@@ -272,6 +272,11 @@ def _echo_surprise_results(results, path, out) -> None:
                    f"cache, {t['n_from_previous_run']} from the interrupted run in --out")
     if results.task["skipped"]:
         click.echo(f"skipped {len(results.task['skipped'])} of {results.task['n_items']} videos (see results.json)", err=True)
+    conditions = results.task.get("conditions") or {}
+    if conditions:
+        words = {"non_square": "non-square (centre-cropped)", "vfr": "variable frame rate (sampled by timestamp)"}
+        click.echo("conditions: " + ", ".join(f"{n} video(s) {words.get(k, k)}" for k, n in conditions.items())
+                   + " (per item: `conditions` in items.jsonl)", err=True)
     click.echo(f"results: {path}")
     for key, rel in results.files.items():
         click.echo(f"{key}: {Path(out) / rel}")
@@ -452,14 +457,23 @@ def _echo_counts(counts: dict, indent: int) -> None:
 @click.option("--no-videos", is_flag=True, help="Skip decoding every video (layout and metadata checks only).")
 @click.option("--videos-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="MVPBench: folder holding the <source>/ video folders. Default: DATA_ROOT/videos.")
+@click.option("--model", "-m", default=None,
+              help="Check the videos against what eval of this model needs (frames after sampling vs its window, "
+                   "non-square crop, variable frame rate). Default: the task's reference model (vjepa2: 48-frame "
+                   "windows at 6 fps).")
+@click.option("--window", type=click.IntRange(min=2), default=None, help="As eval's --window. Default: the model's.")
+@click.option("--frame-step", type=click.IntRange(min=1), default=None,
+              help="As eval's --frame-step (keep every k-th frame instead of the model's fps-based sampling).")
 @_user_errors
-def validate_cmd(task, data_root, no_videos, videos_root):
-    """Check a dataset folder: layout, schema, counts, pairs, missing or unreadable videos.
+def validate_cmd(task, data_root, no_videos, videos_root, model, window, frame_step):
+    """Check a dataset folder: layout, schema, counts, pairs, missing or unreadable videos, and what eval
+    under the model's protocol would skip or change (--model).
 
     Exits non-zero when errors are found."""
     from pjbench.benchmarks.api import validate
 
-    rep = validate(task, data_root, check_videos=not no_videos, task_options=_task_options(task, videos_root))
+    rep = validate(task, data_root, check_videos=not no_videos, task_options=_task_options(task, videos_root),
+                   model=model, window=window, frame_step=frame_step)
     click.echo(f"{task} at {rep.data_root}")
     _echo_counts(rep.counts, indent=2)
     for w in rep.warnings:

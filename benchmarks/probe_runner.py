@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from pjbench.benchmarks.cache import FeatureCache, model_identity
+from pjbench.benchmarks.conditions import conditions_by_path, count_conditions
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.paired import _macro_mean, _row, _weighted_mean, complete_pair_records, item_correct, pair_correct
 from pjbench.benchmarks.provenance import base_provenance, fingerprint_items, utcnow
@@ -138,13 +139,15 @@ def _stratum(task_obj: Any, items: Sequence[QAItem]) -> tuple[Any, str | None]:
     return (lambda it: it.strata.get(col, getattr(it, col, None) or "")), col
 
 
-def _record(it: QAItem, scores: np.ndarray | None, fold: int | None, from_cache: bool) -> ItemRecord:
+def _record(it: QAItem, scores: np.ndarray | None, fold: int | None, from_cache: bool,
+            conditions: list[str] | None = None) -> ItemRecord:
     pred = int(np.argmax(scores)) if scores is not None else None
     return ItemRecord(
         name=it.name, split=it.split, path=str(it.path), label=it.label, pair_id=it.pair_id, cluster=it.cluster,
         strata=dict(it.strata), from_cache=from_cache, prediction=pred,
         candidate_scores=[float(x) for x in scores] if scores is not None else [],
         correct=(pred == int(it.label)) if it.label is not None and pred is not None else None, fold=fold,
+        conditions=list(conditions or []),
     )
 
 
@@ -329,9 +332,12 @@ def evaluate_probe(
                                           **callbacks(False))
         runs["probe"] = (scores, [{"fold": None, "trained_on": dev_split, **info}])
 
+    conditions = conditions_by_path(it.path for it in kept)
+
     def records_of(run: str) -> list[ItemRecord]:
         scores = runs[run][0]
-        return [_record(it, scores[i], fold_of[i], str(it.path) in index.from_cache) for i, it in enumerate(kept)]
+        return [_record(it, scores[i], fold_of[i], str(it.path) in index.from_cache, conditions[str(it.path)])
+                for i, it in enumerate(kept)]
 
     records = records_of("probe")
     metrics = task_obj.metrics(records, n_boot=n_boot, seed=seed) if labelled else []
@@ -404,7 +410,7 @@ def evaluate_probe(
         task={"name": task, "split": split, "data_root": str(Path(data_root).resolve()), "data_fingerprint": data_fp,
               "limit": limit, "n_items": n_in_split, "n_selected": len(items), "n_scored": len(records),
               "skipped": skipped, "dev_split": dev_split, "n_dev_items": len(dev_items),
-              "n_dev_scored": len(dev_kept), "dev_skipped": dev_skipped},
+              "n_dev_scored": len(dev_kept), "dev_skipped": dev_skipped, "conditions": count_conditions(records)},
         model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict()},
         protocol=protocol, metrics=metrics, provenance=prov, files=files,
     )

@@ -72,6 +72,9 @@ class ItemRecord:
     candidate_scores: QA tasks: the probe's score per candidate (empty for answer files).
     correct:  QA tasks: ``prediction == label`` (``None`` when the label is unknown).
     fold:     probe track: the cross-validation fold in which the item was held out.
+    conditions: what preprocessing did to the video beyond the protocol's norm
+              (:mod:`pjbench.benchmarks.conditions`): ``"non_square:crop 44%"`` (centre crop cut 44 % of the
+              long side), ``"vfr"`` (variable frame rate, sampled by timestamp); empty for most items.
     """
 
     name: str
@@ -88,6 +91,7 @@ class ItemRecord:
     candidate_scores: list[float] = field(default_factory=list)
     correct: bool | None = None
     fold: int | None = None
+    conditions: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pjbench.benchmarks.cache import CacheStore, FeatureCache, model_identity, video_fingerprint
+from pjbench.benchmarks.conditions import count_conditions, file_conditions
 from pjbench.benchmarks.errors import PjbenchError, VideoError
 from pjbench.benchmarks.provenance import base_provenance, fingerprint_items, utcnow
 from pjbench.benchmarks.results import (
@@ -62,7 +63,8 @@ class ClipDataset(torch.utils.data.Dataset):
     """Per index: the cached outputs of the video if the cache has them, else the decoded, preprocessed clip.
 
     Runs in DataLoader workers, so fingerprinting (reading the file) and decoding are parallel. Errors come
-    back as values (recorded as skips). Returns ``(i, fingerprint, cached arrays | None, clip | None, error)``.
+    back as values (recorded as skips). Returns ``(i, fingerprint, cached arrays | None, clip | None, error,
+    conditions)``; ``conditions``: :func:`pjbench.benchmarks.conditions.file_conditions` (cached items too).
     """
 
     def __init__(self, items: Sequence[VideoItem], pp: Preprocessing, store: CacheStore | None = None,
@@ -75,22 +77,24 @@ class ClipDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> tuple[int, str | None, dict[str, np.ndarray] | None, torch.Tensor | None, str | None]:
+    def __getitem__(self, i: int) -> tuple[int, str | None, dict[str, np.ndarray] | None, torch.Tensor | None,
+                                           str | None, list[str]]:
         item = self.items[i]
         fp = None
+        conditions = file_conditions(item.path)
         try:
             if self.store is not None and self.store.enabled:
                 fp = video_fingerprint(item.path)
                 if self.read_cache:
                     cached = self.store.get(fp)
                     if cached is not None:
-                        return i, fp, cached, None, None
+                        return i, fp, cached, None, None, conditions
             frames = decode_video(item.path, frame_step=self.pp.frame_step, sample_fps=self.pp.sample_fps)
-            return i, fp, None, preprocess(frames, self.pp), None
+            return i, fp, None, preprocess(frames, self.pp), None, conditions
         except VideoError as exc:
-            return i, fp, None, None, str(exc)
+            return i, fp, None, None, str(exc), conditions
         except PjbenchError as exc:  # e.g. the file vanished before fingerprinting
-            return i, fp, None, None, str(exc)
+            return i, fp, None, None, str(exc), conditions
 
 
 def _as_is(sample: Any) -> Any:
@@ -130,6 +134,7 @@ def score_split(
     read_cache: bool = True,
     prior: dict[str, dict[str, Any]] | None = None,
     pin_memory: bool = False,
+    conditions: dict[str, list[str]] | None = None,
 ) -> tuple[dict[str, dict[str, list[float]]], list[dict[str, str]], dict[str, str]]:
     """Surprise for every item, resuming from ``partial_path`` and reading/writing the feature cache ``store``.
 
@@ -138,17 +143,21 @@ def score_split(
     in pinned host memory (for a CUDA model: faster, asynchronous copies).
 
     ``prior``: rows already finished elsewhere (the shards of this run, in the same format as the partial
-    file); they keep the origin they were recorded with, and their skips stay skips.
+    file); they keep the origin they were recorded with, and their skips stay skips. ``conditions``, if given,
+    is filled with each scored item's condition tags (``non_square:crop N%``, ``vfr``; also written to the
+    partial and shard rows, so resumed and merged runs keep them).
     Returns ``(surprise by item name, skipped [{name, path, reason}], origin by item name)`` where origin is
     ``"previous_run"`` (the partial file of an interrupted run in the same --out), ``"cache"`` or ``"computed"``."""
     done: dict[str, dict[str, list[float]]] = {}
     skipped: dict[str, dict[str, str]] = {}
     origin: dict[str, str] = {}
+    conds = conditions if conditions is not None else {}
     for row in (prior or {}).values():
         if "skip" in row:
             skipped[row["name"]] = {"name": row["name"], "path": row["path"], "reason": row["skip"]}
         else:
             done[row["name"]] = row["surprise"]
+            conds[row["name"]] = list(row.get("conditions") or [])
             origin[row["name"]] = row.get("origin") if row.get("origin") in ("computed", "cache") else "previous_run"
     if partial_path.exists():
         for row in read_jsonl(partial_path):
@@ -158,6 +167,7 @@ def score_split(
             else:
                 skipped.pop(row["name"], None)
                 done[row["name"]] = row["surprise"]
+                conds[row["name"]] = list(row.get("conditions") or [])
                 origin[row["name"]] = "cache" if row.get("origin") == "cache" else "previous_run"
     wanted = {it.name for it in items}
     done = {k: v for k, v in done.items() if k in wanted}
@@ -176,7 +186,7 @@ def score_split(
     with open(partial_path, "a", encoding="utf-8") as log, tqdm(
         total=len(items), initial=len(items) - len(todo), desc=desc, unit="video", disable=not progress
     ) as bar:
-        for i, fp, cached, clip, error in loader:
+        for i, fp, cached, clip, error, item_conditions in loader:
             item = todo[i]
             result = _arrays_to_surprise(cached, cfg) if cached is not None else None
             if result is not None:
@@ -204,7 +214,9 @@ def score_split(
                 row = {"name": item.name, "path": str(item.path), "skip": error}
             else:
                 done[item.name] = result
-                row = {"name": item.name, "surprise": result, "origin": origin[item.name]}
+                conds[item.name] = item_conditions
+                row = {"name": item.name, "surprise": result, "origin": origin[item.name],
+                       "conditions": item_conditions}
             log.write(json.dumps(row) + "\n")
             log.flush()
             bar.update(1)
@@ -212,7 +224,8 @@ def score_split(
 
 
 def build_records(items: Sequence[VideoItem], surprise: dict[str, dict[str, list[float]]], context: int,
-                  origin: dict[str, str] | None = None) -> list[ItemRecord]:
+                  origin: dict[str, str] | None = None,
+                  conditions: dict[str, list[str]] | None = None) -> list[ItemRecord]:
     records = []
     for it in items:
         if it.name not in surprise:
@@ -222,6 +235,7 @@ def build_records(items: Sequence[VideoItem], surprise: dict[str, dict[str, list
             name=it.name, split=it.split, path=str(it.path), label=it.label, pair_id=it.pair_id,
             cluster=it.cluster, strata=dict(it.strata), surprise=s, scores=scores_at(s, context),
             from_cache=bool(origin and origin.get(it.name, "computed") != "computed"),
+            conditions=list((conditions or {}).get(it.name, [])),
         ))
     return records
 
@@ -395,21 +409,26 @@ def _score_and_finish(plan: _Plan, out: Path, *, workers: int | None, progress: 
     store = _store(plan)
     dev_surprise: dict[str, dict[str, list[float]]] = {}
     dev_skipped: list[dict[str, str]] = []
+    conditions: dict[str, list[str]] = {}
+    dev_conditions: dict[str, list[str]] = {}
     if plan.dev_items:
         dev_surprise, dev_skipped, _ = score_split(
             enc, plan.dev_items, cfg, partial_path=out / ".partial" / f"dev-{dev_split}.jsonl",
             batch_size=plan.sizer, workers=workers, desc=f"{enc.info.name} {plan.task}/{dev_split} (dev)",
-            progress=progress, store=store, read_cache=read_cache, prior=dev_prior, pin_memory=_pin(plan))
+            progress=progress, store=store, read_cache=read_cache, prior=dev_prior, pin_memory=_pin(plan),
+            conditions=dev_conditions)
     surprise, skipped, origin = score_split(
         enc, plan.items, cfg, partial_path=out / ".partial" / f"{split}.jsonl", batch_size=plan.sizer,
         workers=workers, desc=f"{enc.info.name} {plan.task}/{split}", progress=progress, store=store,
-        read_cache=read_cache, prior=prior, pin_memory=_pin(plan))
-    return _finish(plan, out, store, surprise, skipped, origin, dev_surprise, dev_skipped)
+        read_cache=read_cache, prior=prior, pin_memory=_pin(plan), conditions=conditions)
+    return _finish(plan, out, store, surprise, skipped, origin, dev_surprise, dev_skipped,
+                   conditions=conditions, dev_conditions=dev_conditions)
 
 
 def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[str, list[float]]],
             skipped: list[dict[str, str]], origin: dict[str, str], dev_surprise: dict[str, dict[str, list[float]]],
-            dev_skipped: list[dict[str, str]]) -> tuple[RunResults, Path]:
+            dev_skipped: list[dict[str, str]], *, conditions: dict[str, list[str]] | None = None,
+            dev_conditions: dict[str, list[str]] | None = None) -> tuple[RunResults, Path]:
     """Context selection on the dev split, metrics, results files."""
     task_obj, cfg, enc, split, dev_split, items, dev_items = (
         plan.task_obj, plan.cfg, plan.enc, plan.split, plan.dev_split, plan.items, plan.dev_items)
@@ -432,8 +451,8 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
         chosen = cfg.contexts[(len(cfg.contexts) - 1) // 2]
         selection = {"rule": "fixed", "selected": chosen, "why": "no separate labelled dev split; default = middle context"}
 
-    records = build_records(items, surprise, chosen, origin=origin)
-    dev_records = build_records(dev_items, dev_surprise, chosen) if dev_items else []
+    records = build_records(items, surprise, chosen, origin=origin, conditions=conditions)
+    dev_records = build_records(dev_items, dev_surprise, chosen, conditions=dev_conditions) if dev_items else []
     thresholds = task_obj.thresholds(dev_records) if dev_records else {}
     if thresholds:
         threshold = {"value": thresholds, "source": dev_split, "rule": "90th percentile of the possible videos' score"}
@@ -469,7 +488,7 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
               "skipped": skipped, "dev_split": dev_split, "n_dev_items": len(dev_items),
               "n_dev_scored": len(dev_surprise), "dev_skipped": dev_skipped,
               "n_computed": n_origin["computed"], "n_from_cache": n_origin["cache"],
-              "n_from_previous_run": n_origin["previous_run"]},
+              "n_from_previous_run": n_origin["previous_run"], "conditions": count_conditions(records)},
         model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "identity": model_identity(enc),
                "cache": {"enabled": plan.cache, "root": str(FeatureCache(plan.cache_dir).root) if plan.cache else None,
                          "store": store.key}},

@@ -89,6 +89,10 @@ class Task(Protocol):
         ...
 
     def validate(self, data_root: str | Path, check_videos: bool = True) -> ValidationReport:
+        """Check a release folder. A task may also take ``protocol``
+        (:class:`pjbench.benchmarks.conditions.ModelProtocol`): then, with ``check_videos``, it reports what eval
+        under that protocol would skip (too few frames for a window) or change (non-square crop, variable
+        frame rate)."""
         ...
 
     def metrics(self, records: Sequence["ItemRecord"], *, n_boot: int, seed: int, threshold: Any = None) -> list["MetricValue"]:
@@ -168,6 +172,7 @@ TASKS.register(
     splits="Debug, Main, HeldOut",
     default_split="Main",
     dev_split="Debug",
+    reference_model="vjepa2",  # the protocol `pjbench validate` checks videos against by default
 )
 TASKS.register(
     "intphys2019",
@@ -177,6 +182,7 @@ TASKS.register(
     splits="dev",
     default_split="dev",
     dev_split=None,
+    reference_model="vjepa2",
 )
 TASKS.register(
     "mvpbench",
@@ -186,6 +192,7 @@ TASKS.register(
     splits="full, mini",
     default_split="mini",
     dev_split=None,
+    reference_model="vjepa2",
 )
 TASKS.register(
     "causalvqa",
@@ -195,4 +202,5 @@ TASKS.register(
     splits="debug, test",
     default_split="debug",
     dev_split=None,
+    reference_model="vjepa2",
 )

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
+from pjbench.benchmarks.conditions import ModelProtocol, validate_videos
 from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.paired import parse_last_letter, qa_metrics
 from pjbench.benchmarks.results import ItemRecord, MetricValue
@@ -98,7 +99,8 @@ class CausalVQATask:
         return write_submission(path, records, items)
 
     # ----------------------------------------------------------------------------------------------
-    def validate(self, data_root: str | os.PathLike, check_videos: bool = True) -> ValidationReport:
+    def validate(self, data_root: str | os.PathLike, check_videos: bool = True,
+                 protocol: ModelProtocol | None = None) -> ValidationReport:
         """Check a download.
 
         Errors: no split at all; a CSV that cannot be read or lacks columns; malformed rows (options
@@ -153,15 +155,20 @@ class CausalVQATask:
                 report.warnings.append(f"{split}: {cov['missing_videos']} of {cov['videos']} videos missing in "
                                        f"{vdir}; probe metrics use complete qids only")
             if check_videos:
-                self._check_videos(split, items, report)
+                self._check_videos(split, items, report, protocol)
         if not present:
             report.errors.append(f"no CausalVQA split under {root}: expected <split>/<split>_metadata.csv or "
                                  f"data/<split>/<split>_metadata.csv for {', '.join(self.splits)}")
         return report
 
     @staticmethod
-    def _check_videos(split: str, items: list[QAItem], report: ValidationReport) -> None:
+    def _check_videos(split: str, items: list[QAItem], report: ValidationReport,
+                      protocol: ModelProtocol | None = None) -> None:
         from pjbench.benchmarks.video import unreadable_videos
+
+        if protocol is not None:  # unreadable, plus what the probe's preprocessing does (crop, VFR): warnings
+            validate_videos(report, split, (it.path for it in items), protocol, _capped)
+            return
 
         bad = unreadable_videos((it.path for it in items), split)
         report.counts[split]["unreadable_videos"] = len(bad)

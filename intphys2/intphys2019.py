@@ -22,6 +22,7 @@ import json
 import os
 from pathlib import Path
 
+from pjbench.benchmarks.conditions import ModelProtocol, validate_videos
 from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.tasks import ValidationReport, VideoItem
 from pjbench.benchmarks.video import read_frame_folder
@@ -135,7 +136,10 @@ class IntPhys2019Task(IntPhys2Task):
     def write_submission(self, path, records, thresholds):
         return None
 
-    def validate(self, data_root: str | os.PathLike, check_videos: bool = True) -> ValidationReport:
+    def validate(self, data_root: str | os.PathLike, check_videos: bool = True,
+                 protocol: ModelProtocol | None = None) -> ValidationReport:
+        """Quadruplet layout and labels; with ``check_videos`` every movie's first frame, and with ``protocol``
+        whether its frames after ``--frame-step`` fill one window (else eval skips it)."""
         report = ValidationReport(task=self.name, data_root=str(data_root))
         try:
             items = load_dev(data_root)
@@ -149,7 +153,10 @@ class IntPhys2019Task(IntPhys2Task):
             labels = sorted(it.label for it in items if it.pair_id == pair)
             if labels != [0, 0, 1, 1]:
                 report.errors.append(f"{pair}: a quadruplet needs 2 possible + 2 impossible movies, got labels {labels}")
-        if check_videos:
+        if check_videos and protocol is not None:
+            report.counts["dev"] = {}
+            validate_videos(report, "dev", (it.path for it in items), protocol)
+        elif check_videos:
             for it in items:
                 try:
                     read_frame_folder(it.path, max_frames=1)

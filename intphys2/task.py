@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from pjbench.benchmarks.conditions import ModelProtocol, validate_videos
 from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.results import ItemRecord, MetricValue
 from pjbench.benchmarks.tasks import ValidationReport, VideoItem
@@ -128,7 +129,8 @@ class IntPhys2Task:
         return Path(path)
 
     # ----------------------------------------------------------------------------------------------
-    def validate(self, data_root: str | os.PathLike, check_videos: bool = True) -> ValidationReport:
+    def validate(self, data_root: str | os.PathLike, check_videos: bool = True,
+                 protocol: ModelProtocol | None = None) -> ValidationReport:
         """Check a download before spending GPU hours on it.
 
         Errors (the data would give wrong or no numbers): no split at all; a labelled split without a
@@ -144,6 +146,11 @@ class IntPhys2Task:
         ``possible``, ``impossible``, ``pairs``, ``scenes`` and per-``condition`` / ``Difficulty`` /
         ``Camera`` video counts, plus ``missing_videos``, ``extra_videos`` and (if checked)
         ``unreadable_videos``.
+
+        With ``protocol`` (:func:`pjbench.benchmarks.conditions.model_protocol`) and ``check_videos``, also what
+        eval under it needs: a video with fewer sampled frames than one window is an error (eval skips it and
+        its pair); non-square frames (how much the centre crop cuts away) and a variable frame rate are
+        warnings; ``counts[split]`` adds ``too_short_videos``, ``non_square_videos`` and ``vfr_videos``.
         """
         report = ValidationReport(task=self.name, data_root=str(data_root))
         try:
@@ -160,7 +167,7 @@ class IntPhys2Task:
                 report.warnings.append(f"{split}: not found ({d}); this split cannot be used")
                 continue
             present.append(split)
-            self._validate_split(split, d, report, check_videos)
+            self._validate_split(split, d, report, check_videos, protocol)
         if not present:
             report.errors.append(
                 f"no IntPhys 2 split under {root}: expected {', '.join(self.splits)} folders there "
@@ -177,7 +184,8 @@ class IntPhys2Task:
                     )
         return report
 
-    def _validate_split(self, split: str, d: Path, report: ValidationReport, check_videos: bool) -> None:
+    def _validate_split(self, split: str, d: Path, report: ValidationReport, check_videos: bool,
+                        protocol: ModelProtocol | None = None) -> None:
         counts: dict[str, object] = {"present": True}
         report.counts[split] = counts
         csv_path = d / loader.METADATA_FILE
@@ -225,7 +233,9 @@ class IntPhys2Task:
                     f"(ignored), e.g. {extra[0].name}"
                 )
 
-        if check_videos:
+        if check_videos and protocol is not None:
+            validate_videos(report, split, (it.path for it in items if it.path.is_file()), protocol, _capped)
+        elif check_videos:
             from pjbench.benchmarks.video import probe_video
 
             present_items = [it for it in items if it.path.is_file()]

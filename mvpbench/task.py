@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
+from pjbench.benchmarks.conditions import ModelProtocol, validate_videos
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.paired import parse_mvp_letter, qa_metrics
 from pjbench.benchmarks.results import ItemRecord, MetricValue
@@ -108,7 +109,8 @@ class MVPBenchTask:
         return write_submission(path, records, items)
 
     # ----------------------------------------------------------------------------------------------
-    def validate(self, data_root: str | os.PathLike, check_videos: bool = True) -> ValidationReport:
+    def validate(self, data_root: str | os.PathLike, check_videos: bool = True,
+                 protocol: ModelProtocol | None = None) -> ValidationReport:
         """Check a download.
 
         Errors: no parquet file at all; unreadable files or wrong columns; malformed rows (candidates
@@ -181,15 +183,20 @@ class MVPBenchTask:
                 report.warnings.append(f"{split}: {len(items)} items, the official release has "
                                        f"{loader.OFFICIAL_ITEMS[split]:,} (partial download?)")
             if check_videos:
-                self._check_videos(split, items, report)
+                self._check_videos(split, items, report, protocol)
         if not any_file:
             report.errors.append(f"no MVPBench parquet file under {root}: expected "
                                  f"<config>/<full|mini>-00000-of-00001.parquet for {', '.join(configs)}")
         return report
 
     @staticmethod
-    def _check_videos(split: str, items: list[QAItem], report: ValidationReport) -> None:
+    def _check_videos(split: str, items: list[QAItem], report: ValidationReport,
+                      protocol: ModelProtocol | None = None) -> None:
         from pjbench.benchmarks.video import unreadable_videos
+
+        if protocol is not None:  # unreadable, plus what the probe's preprocessing does (crop, VFR): warnings
+            validate_videos(report, split, (it.path for it in items), protocol, _capped)
+            return
 
         bad = unreadable_videos((it.path for it in items), split)
         report.counts[split]["unreadable_videos"] = len(bad)

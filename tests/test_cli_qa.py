@@ -79,3 +79,23 @@ def test_score_a_causalvqa_answer_file_with_both_askings_per_line(qa_suites, tmp
     expected = (df.correct2 == "1").mean()  # a qid is right iff its second asking's answer is option 1
     assert results.metric("paired_accuracy_pooled").value == pytest.approx(expected)
     assert results.metric("single_accuracy_pooled").value == pytest.approx((1 + expected) / 2)
+
+
+def test_validate_warns_about_non_square_and_vfr_videos_for_the_probe(qa_suites, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from pjbench.benchmarks.video import write_video
+    from test_video import write_vfr
+
+    root = tmp_path / "cvqa"
+    shutil.copytree(qa_suites / "causalvqa", root)
+    wide, vfr = sorted(root.rglob("debug/videos/*.mp4"))[:2]
+    write_video(wide, np.zeros((20, 36, 64, 3), np.uint8), fps=12)
+    write_vfr(vfr, [0, 50, 300, 350, 700, 1000])
+    res = CliRunner().invoke(main, ["validate", "-t", "causalvqa", "--data-root", str(root)])
+    assert res.exit_code == 0 and "0 error(s)" in res.output, res.output
+    assert "frames sampled uniformly over each video" in res.output and "too_short" not in res.output
+    assert f"{wide.name}: 64x36 is not square: eval centre-crops it to 36x36 (44% of the width is cut away)" in res.output
+    assert f"{vfr.name}: variable frame rate: the probe's frames are spaced evenly by frame index" in res.output

@@ -32,10 +32,10 @@ def test_synth_and_validate_commands(tmp_path):
     runner = CliRunner()
     res = runner.invoke(main, ["synth", "--out", str(tmp_path / "s"), "--scale", "0.25", "--resolution", "64", "--n-frames", "48"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(main, ["validate", "--data-root", str(tmp_path / "s")])
+    res = runner.invoke(main, ["validate", "--data-root", str(tmp_path / "s"), "--window", "16"])
     assert res.exit_code == 0, res.output
     assert "0 error(s)" in res.output
     victim = sorted((tmp_path / "s" / "Main" / "Videos").glob("*.mp4"))[0]
     victim.unlink()
-    res = runner.invoke(main, ["validate", "--data-root", str(tmp_path / "s")])
+    res = runner.invoke(main, ["validate", "--data-root", str(tmp_path / "s"), "--window", "16"])
     assert res.exit_code == 1 and victim.stem in res.output and "Traceback" not in res.output

@@ -364,3 +364,15 @@ def test_a_model_without_the_features_readout_is_refused(qa_root, tmp_path):
                                            r"features"):
         evaluate_probe("pixel-copy-last", TASK, qa_root, tmp_path / "o", **FAST)
     assert not (tmp_path / "o").exists()
+
+
+def test_probe_records_record_non_square_videos(qa_root, tmp_path):
+    root = tmp_path / "qa"
+    shutil.copytree(qa_root, root)
+    frames = np.full((8, 32, 64, 3), COLORS["red"], np.uint8)  # 2:1: the centre crop cuts half the width
+    write_video(root / "dev" / "dev_0_0.mp4", frames, fps=8)
+    results, out = evaluate_probe("pixel-patches", TASK, root, tmp_path / "out", cache_dir=tmp_path / "c",
+                                  controls=(), **{**FAST, "grid": {"lr": [1e-2], "weight_decay": [0.01], "epochs": [2]}})
+    conditions = {r.name: r.conditions for r in load_items(tmp_path / "out")}
+    assert conditions["dev_0_0"] == ["non_square:crop 50%"] and conditions["dev_0_1"] == []
+    assert results.task["conditions"] == {"non_square": 1}

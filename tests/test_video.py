@@ -70,7 +70,7 @@ def write_vfr(path, times_ms, side=32):
         stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
         stream.options = {"crf": "0", "preset": "veryfast"}
         for i, t in enumerate(times_ms):
-            frame = av.VideoFrame.from_ndarray(np.full((side, side, 3), 8 * i, np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.full((side, side, 3), (8 * i) % 256, np.uint8), format="rgb24")
             frame.pts, frame.time_base = t, Fraction(1, 1000)
             for packet in stream.encode(frame):
                 container.mux(packet)
