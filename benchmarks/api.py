@@ -108,14 +108,15 @@ def score(task: str, data_root: str | os.PathLike, predictions: str | os.PathLik
 
 
 def report(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, title: str | None = None, *,
-           n_boot: int = 1000, seed: int = 0, exports: bool = True) -> Path:
+           n_boot: int = 1000, seed: int = 0, exports: bool = True, allow_unverified: bool = False) -> Path:
     """Render run directories (or glob patterns, or folders of runs) into one self-contained HTML report,
     plus leaderboard.csv/.json/.md next to it (``exports``)."""
     from pjbench.reports import build_report
 
     if not run_dirs:
         raise PjbenchError("give at least one run directory")
-    return build_report(list(run_dirs), out, title=title, n_boot=n_boot, seed=seed, exports=exports)
+    return build_report(list(run_dirs), out, title=title, n_boot=n_boot, seed=seed, exports=exports,
+                        allow_unverified=allow_unverified)
 
 
 def compare(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: int = 1000, seed: int = 0,

@@ -33,7 +33,9 @@ def _user_errors(fn):
         except PjbenchError as exc:
             if os.environ.get("PJBENCH_DEBUG"):
                 raise
-            raise click.ClickException(str(exc)) from None
+            from pjbench.benchmarks.safe_text import clean
+
+            raise click.ClickException(clean(str(exc))) from None
 
     return wrapper
 
@@ -574,13 +576,17 @@ def synth_cmd(out, benchmark, seed, scale, resolution, fps, n_frames, missing_fr
               help="Bootstrap resamples of the paired significance tests.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of those resamples.")
 @click.option("--no-exports", is_flag=True, help="Do not write leaderboard.csv/.json/.md next to the HTML.")
+@click.option("--allow-unverified", is_flag=True,
+              help="Show runs whose results.json disagrees with their items file (flagged in red, not ranked) "
+                   "instead of refusing them.")
 @_user_errors
-def report_cmd(run_dirs, out, title, n_boot, seed, no_exports):
+def report_cmd(run_dirs, out, title, n_boot, seed, no_exports, allow_unverified):
     """Render RUN_DIRS (run directories, quoted globs, or a folder of runs) into a self-contained HTML report,
     with leaderboard.csv, leaderboard.json and leaderboard.md next to it."""
     from pjbench.benchmarks.api import report
 
-    path = report(run_dirs, out, title=title, n_boot=n_boot, seed=seed, exports=not no_exports)
+    path = report(run_dirs, out, title=title, n_boot=n_boot, seed=seed, exports=not no_exports,
+                  allow_unverified=allow_unverified)
     click.echo(f"report: {path}")
     if not no_exports:
         for name in ("leaderboard.csv", "leaderboard.json", "leaderboard.md"):

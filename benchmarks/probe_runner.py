@@ -37,7 +37,7 @@ from pjbench.benchmarks.cache import FeatureCache, model_identity
 from pjbench.benchmarks.conditions import conditions_by_path, count_conditions
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.paired import _macro_mean, _row, _weighted_mean, complete_pair_records, item_correct, pair_correct
-from pjbench.benchmarks.provenance import base_provenance, fingerprint_items, utcnow
+from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, write_jsonl, write_results
 from pjbench.benchmarks.runner import OVERWRITE_MODES, _check_device, _default_workers, _prepare_out
 from pjbench.benchmarks.tasks import TASKS, QAItem, check_model_readouts
@@ -412,6 +412,6 @@ def evaluate_probe(
               "skipped": skipped, "dev_split": dev_split, "n_dev_items": len(dev_items),
               "n_dev_scored": len(dev_kept), "dev_skipped": dev_skipped, "conditions": count_conditions(records)},
         model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict()},
-        protocol=protocol, metrics=metrics, provenance=prov, files=files,
+        protocol=protocol, metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
     )
     return results, write_results(out, results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import subprocess
 import sys
@@ -70,3 +71,30 @@ def fingerprint_items(items: Iterable[Any]) -> str:
         row = [it.name, it.split, it.label, it.pair_id, it.cluster, sorted(it.strata.items()), size]
         h.update(repr(row).encode())
     return "sha256:" + h.hexdigest()
+
+
+SYNTHETIC_MANIFEST = "suite.json"
+SYNTHETIC_GENERATOR_PREFIX = "pjbench.synthetic."
+
+
+def data_source(data_root: str | Path | None) -> dict[str, Any]:
+    """Where a run's videos came from: ``{"source": "synthetic", "generator", "seed", "manifest"}`` when the
+    data root (or its parent: ``pjbench synth --benchmark causalvqa`` writes ``suite.json`` above
+    ``CausalVQA/``) holds the manifest ``pjbench synth`` writes, else ``{"source": "real"}``.
+
+    Results on the synthetic suite must never pass for results on the released benchmarks: the report
+    badges them and keeps published real-data numbers apart."""
+    if data_root is None:
+        return {"source": "real"}
+    root = Path(data_root).resolve()
+    for d in (root, root.parent):
+        manifest = d / SYNTHETIC_MANIFEST
+        try:
+            found = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else None
+        except (OSError, ValueError):
+            found = None
+        gen = found.get("generator") if isinstance(found, dict) else None
+        if isinstance(gen, str) and gen.startswith(SYNTHETIC_GENERATOR_PREFIX):
+            spec = found.get("spec") if isinstance(found.get("spec"), dict) else {}
+            return {"source": "synthetic", "generator": gen, "seed": spec.get("seed"), "manifest": str(manifest)}
+    return {"source": "real"}

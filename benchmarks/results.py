@@ -106,6 +106,10 @@ class RunResults:
     metrics:    every number, with breakdown rows (``subset != "all"``)
     provenance: pjbench version, git hash, seed, start/end time, wall time, library versions, command
     files:      paths (relative to the run dir) of ``items`` and any extra outputs
+    data:       where the videos came from: ``{source: "synthetic" | "real", generator, seed, manifest}``
+                (:func:`pjbench.benchmarks.provenance.data_source`)
+    digests:    ``{"items": "sha256:..."}`` of the items file, set by :func:`write_results`; readers recompute
+                the headline from it (:mod:`pjbench.benchmarks.integrity`)
     """
 
     task: dict[str, Any]
@@ -115,6 +119,8 @@ class RunResults:
     provenance: dict[str, Any]
     files: dict[str, str] = field(default_factory=dict)
     schema_version: str = SCHEMA_VERSION
+    data: dict[str, Any] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,6 +139,8 @@ class RunResults:
             provenance=d["provenance"],
             files=d.get("files", {}),
             schema_version=version,
+            data=d.get("data") or {},
+            digests=d.get("digests") or {},
         )
 
     def metric(self, name: str, aggregation: str | None = None, subset: str = "all") -> MetricValue | None:
@@ -182,7 +190,13 @@ def dumps(obj: Any) -> str:
 
 
 def write_results(run_dir: str | os.PathLike, results: RunResults) -> Path:
+    """Write ``results.json``, recording the sha256 of the run's items file (written before) in ``digests``."""
     path = Path(run_dir) / RESULTS_FILE
+    items = Path(run_dir) / ((results.files or {}).get("items") or ITEMS_FILE)
+    if items.is_file():
+        from pjbench.benchmarks.integrity import file_digest
+
+        results.digests = {**(results.digests or {}), "items": file_digest(items)}
     atomic_write_text(path, dumps(results.to_dict()) + "\n")
     return path
 

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from pjbench.benchmarks.cache import CacheStore, FeatureCache, model_identity, video_fingerprint
 from pjbench.benchmarks.conditions import count_conditions, file_conditions
 from pjbench.benchmarks.errors import PjbenchError, VideoError
-from pjbench.benchmarks.provenance import base_provenance, fingerprint_items, utcnow
+from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
 from pjbench.benchmarks.results import (
     ITEMS_FILE,
     RESULTS_FILE,
@@ -492,7 +492,7 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
         model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "identity": model_identity(enc),
                "cache": {"enabled": plan.cache, "root": str(FeatureCache(plan.cache_dir).root) if plan.cache else None,
                          "store": store.key}},
-        protocol=protocol, metrics=metrics, provenance=prov, files=files,
+        protocol=protocol, metrics=metrics, provenance=prov, files=files, data=data_source(plan.data_root),
     )
     return results, write_results(out, results)
 

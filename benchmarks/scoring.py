@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pjbench.benchmarks.errors import DataError, PjbenchError
-from pjbench.benchmarks.provenance import base_provenance, fingerprint_items, utcnow
+from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
 from pjbench.benchmarks.results import ITEMS_FILE, RESULTS_FILE, ItemRecord, RunResults, write_jsonl, write_results
 from pjbench.benchmarks.tasks import TASKS, QAItem, QATask
 
@@ -242,6 +242,6 @@ def score(
         protocol={"readout": "answers", "parser": f"{type(task_obj).__name__}.parse_answer",
                   "headline": getattr(task_obj, "headline", None), "missing_answers": "wrong",
                   "unparseable_answers": "wrong", "n_boot": n_boot, "ci_level": 0.95},
-        metrics=metrics, provenance=prov, files=files,
+        metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
     )
     return results, write_results(out, results)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -81,6 +81,9 @@ def protocol_flags(views: Sequence["RunView"]) -> None:
         if others:
             issues.append(f"resolution: {res} px, another run of this model used "
                           f"{', '.join(str(x) for x in sorted(others, key=str))} px")
+        sources = {o.run.data_source for o in views} - {"not recorded"}
+        if len(sources) > 1 and rv.run.data_source == "synthetic":
+            issues.append("data: synthetic suite, other runs of this section scored real data")
         rv.protocol_issues = issues
 
 
@@ -90,7 +93,7 @@ def protocol_flags(views: Sequence["RunView"]) -> None:
 @dataclass
 class SigRow:
     rv: "RunView"
-    status: str  # "leader", "top", "below", "untested", "excluded"
+    status: str  # "leader", "top", "below", "untested", "excluded", "reference" (baseline / control: never grouped)
     diff: PairedDifference | None = None
     note: str = ""
 
@@ -141,11 +144,14 @@ def significance(
     seed: int = 0,
     level: float = 0.95,
 ) -> Significance:
-    """Top group: the leader (best headline among runs with a comparable protocol) and every run whose
-    paired-bootstrap interval of ``leader − run`` on the shared pairs contains 0. ``values`` maps
-    ``rv.index`` to the run's headline value from its results file."""
+    """Top group: the leader (best headline among the models -- not baselines or controls -- with a
+    comparable protocol and verified numbers) and every model whose paired-bootstrap interval of
+    ``leader − run`` on the shared pairs contains 0. Baselines and controls are compared with the leader
+    but never grouped (status ``reference``): beating a random-init control is the bar, not a rank.
+    ``values`` maps ``rv.index`` to the run's headline value from its results file."""
     macro = spec.macro_over if spec else ()
-    eligible = [rv for rv in views if not rv.protocol_issues and values.get(rv.index) is not None]
+    eligible = [rv for rv in views if not rv.protocol_issues and values.get(rv.index) is not None
+                and not rv.run.integrity_issues and not (rv.run.is_control or rv.run.is_baseline)]
     sign = 1.0 if higher_is_better else -1.0
     leader = max(eligible, key=lambda rv: (sign * values[rv.index], -rv.index)) if eligible else None
     rows = []
@@ -156,6 +162,9 @@ def significance(
             continue
         if values.get(rv.index) is None:
             rows.append(SigRow(rv, "untested", note="no headline value"))
+            continue
+        if rv.run.integrity_issues:
+            rows.append(SigRow(rv, "excluded", note="✖ numbers disagree with the items file"))
             continue
         if rv.protocol_issues:
             rows.append(SigRow(rv, "excluded", note="protocol differs: " + "; ".join(rv.protocol_issues)))
@@ -180,6 +189,9 @@ def significance(
                                  None if d.ci_low is None else -d.ci_low, d.p_value, d.n, d.n_clusters, d.n_boot,
                                  d.level)
         note = f"only {len(shared)} shared pairs" if len(shared) < MIN_SHARED else ""
+        if rv.run.is_control or rv.run.is_baseline:
+            rows.append(SigRow(rv, "reference", d, note))
+            continue
         rows.append(SigRow(rv, "below" if d.significant else "top", d, note))
     return Significance(leader=leader, rows=rows, n_boot=n_boot, seed=seed, level=level, macro_over=tuple(macro))
 
@@ -194,6 +206,7 @@ class CrossCell:
     n: str
     shade: str
     title: str
+    small: bool = False
 
     @property
     def missing(self) -> bool:
@@ -264,6 +277,10 @@ def cross_table(rv: "RunView", spec: BenchmarkSpec, aggregation: str | None, cha
                 continue
             v, lo, hi = _mean_ci([o.value for o in group], [o.cluster for o in group], n_boot, seed)
             n = fmt.n_units(len(group), "pairs")
+            if len(group) < fmt.MIN_CELL_N:  # an interval over a handful of pairs spans most of [0, 100]
+                line.append(CrossCell(fmt.pct(v), "n too small", n, "", f"{r} · {' · '.join(c)}: {fmt.pct(v)} %, "
+                                      f"n = {n}: too few pairs (< {fmt.MIN_CELL_N}) for an interval", small=True))
+                continue
             line.append(CrossCell(fmt.pct(v), fmt.ci(lo, hi), n, fmt.shade(v, chance),
                                   f"{r} · {' · '.join(c)}: {fmt.pct_ci(v, lo, hi)} %, n = {n}"))
         rows.append((r, line))
@@ -405,7 +422,8 @@ def _first_folder(path: Any, known: set[str]) -> str | None:
 class ControlRow:
     model: "RunView"
     control: "RunView"
-    diff: PairedDifference
+    diff: PairedDifference | None
+    issues: list[str] = field(default_factory=list)  # protocol differences: not compared
 
     @property
     def text(self) -> str:
@@ -415,7 +433,9 @@ class ControlRow:
 def control_rows(views: Sequence["RunView"], spec: BenchmarkSpec | None, aggregation: str | None,
                  *, n_boot: int = 1000, seed: int = 0) -> list[ControlRow]:
     """Each non-control run against each control run (video-blind, random-init, ...) of the section:
-    ``model − control`` on the shared pairs."""
+    ``model − control`` on the shared pairs. A pair whose protocols differ (window, frame sampling, ...;
+    :func:`protocol_differences`) is listed with the differences and no number, as the significance table
+    does: the difference would mix model and protocol."""
     macro = spec.macro_over if spec else ()
     controls = [rv for rv in views if rv.run.is_control]
     out = []
@@ -429,6 +449,10 @@ def control_rows(views: Sequence["RunView"], spec: BenchmarkSpec | None, aggrega
             mo = run_outcomes(rv, aggregation)
             shared = sorted(set(co) & set(mo or {}))
             if not shared:
+                continue
+            issues = protocol_differences(rv.run.results, c.run.results)
+            if issues:
+                out.append(ControlRow(rv, c, None, issues))
                 continue
             d = paired_bootstrap([mo[k].value for k in shared], [co[k].value for k in shared],
                                  [co[k].cluster for k in shared],

@@ -24,6 +24,7 @@ import pjbench
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.results import atomic_write_text
 from pjbench.reports import format as fmt
+from pjbench.reports import trust
 from pjbench.reports.exports import write_exports
 from pjbench.reports.overview import build_board
 from pjbench.reports.sort_script import SORT_SCRIPT
@@ -44,6 +45,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
         autoescape=True,
+        finalize=trust.html_finalize,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -86,9 +88,11 @@ def expand_run_dirs(run_dirs: Sequence[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def load_runs(run_dirs: Sequence[str | os.PathLike]) -> list[Run]:
+def load_runs(run_dirs: Sequence[str | os.PathLike], *, allow_unverified: bool = False) -> list[Run]:
     """Load each run once (a directory given twice is kept once), in the given order; globs and folders of
-    runs are expanded (:func:`expand_run_dirs`)."""
+    runs are expanded (:func:`expand_run_dirs`). Each run is checked against its items file
+    (:func:`pjbench.reports.trust.check_runs`: refused when it records a digest and disagrees, unless
+    ``allow_unverified``)."""
     if isinstance(run_dirs, (str, os.PathLike)):
         run_dirs = [run_dirs]
     if not run_dirs:
@@ -100,6 +104,7 @@ def load_runs(run_dirs: Sequence[str | os.PathLike]) -> list[Run]:
         if key not in seen:
             seen.add(key)
             runs.append(run)
+    trust.check_runs(runs, allow_unverified=allow_unverified)
     return runs
 
 
@@ -128,6 +133,8 @@ def render_report(runs: Sequence[Run], title: str | None = None, generated_at: d
         sections=sections,
         board=board,
         notes=reading_notes(runs),
+        data=trust.page_facts(runs),
+        min_cell_n=fmt.MIN_CELL_N,
         missing=fmt.MISSING,
         script=SORT_SCRIPT,
         script_hash=script_hash(SORT_SCRIPT),
@@ -135,15 +142,16 @@ def render_report(runs: Sequence[Run], title: str | None = None, generated_at: d
 
 
 def build_report(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, title: str | None = None, *,
-                 n_boot: int = 1000, seed: int = 0, exports: bool = True) -> Path:
+                 n_boot: int = 1000, seed: int = 0, exports: bool = True, allow_unverified: bool = False) -> Path:
     """Render the runs in ``run_dirs`` into one self-contained HTML file at ``out`` (written atomically;
     ``out`` may be an existing directory, then ``report.html`` is written inside it). Runs on different
     tasks or splits get one section each; the overview leaderboard puts them side by side. With
     ``exports``, ``leaderboard.csv``, ``leaderboard.json`` and ``leaderboard.md`` are written next to the
     HTML. ``n_boot`` / ``seed``: resamples of the paired significance tests. Returns the HTML path.
 
-    Raises :class:`PjbenchError` when no run is given or a run directory is missing or invalid."""
-    runs = load_runs(run_dirs)
+    Raises :class:`PjbenchError` when no run is given, a run directory is missing or invalid, or a run's
+    results disagree with its items file (unless ``allow_unverified``: then it is shown flagged, unranked)."""
+    runs = load_runs(run_dirs, allow_unverified=allow_unverified)
     out_path = Path(out)
     if out_path.is_dir():
         out_path = out_path / "report.html"

@@ -12,6 +12,9 @@ from datetime import datetime
 from typing import Any
 
 MISSING = "—"
+# Breakdown cells over fewer units than this get no interval: with 1-9 pairs it spans most of [0, 100].
+MIN_CELL_N = 10
+FLAT_CI_NOTE = "all resamples equal: every resampled pair scored the same"
 
 # Display names of the metrics pjbench tasks write; unknown names fall back to the raw id.
 METRIC_LABELS = {

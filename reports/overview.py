@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 from pjbench.reports import format as fmt
+from pjbench.reports import trust
 from pjbench.reports.catalog import BENCHMARKS, MACRO_TASKS
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class BoardColumn:
     aggregation: str | None
     chance: float | None
     unit: str
+    data_source: str = ""  # synthetic, real, mixed, not recorded
 
 
 @dataclass
@@ -46,6 +48,13 @@ class BoardCell:
     present: bool = False  # a run exists (its value may still be undefined)
     issues: list[str] = field(default_factory=list)
     approx: bool = False  # macro CI from a normal approximation
+    data_source: str = ""  # synthetic, real, not recorded
+    integrity: list[str] = field(default_factory=list)  # disagreements with the items file (unverified)
+
+    @property
+    def flat(self) -> bool:
+        """Zero-width interval: every resample gave the same value."""
+        return self.ci != "" and self.ci_low == self.ci_high
 
     @property
     def text(self) -> str:
@@ -76,6 +85,16 @@ class BoardRow:
     cells: list[BoardCell]
     macro: BoardCell
     anchors: list[str]  # per column: anchor of the run's provenance card ("" if none)
+    params: str = ""
+    checkpoint_detail: str = ""
+
+    @property
+    def synthetic(self) -> bool:
+        return any(c.data_source == "synthetic" for c in self.cells)
+
+    @property
+    def unverified(self) -> bool:
+        return any(c.integrity for c in self.cells)
 
 
 @dataclass
@@ -93,6 +112,15 @@ class Board:
     references: list[RefRow]
     macro_columns: list[int]  # indices of the columns the macro averages (first of each task)
     test_text: str
+
+    @property
+    def synthetic(self) -> bool:
+        """Some measured run used the synthetic suite: published real-data numbers are not comparable."""
+        return any(r.synthetic for r in self.rows)
+
+    @property
+    def any_flat(self) -> bool:
+        return any(c.flat for r in self.rows for c in r.cells)
 
     @property
     def has_macro(self) -> bool:
@@ -132,10 +160,12 @@ def build_board(sections: Sequence["Section"]) -> Board:
                     unit = m.unit
                     break
         chance = h.chance if h is not None and h.chance is not None else (s.spec.chance if s.spec else None)
+        srcs = {rv.run.data_source for rv in s.runs}
         columns.append(BoardColumn(anchor=s.anchor, task=s.task, split=s.split, title=s.title,
                                    metric=fmt.metric_label(h.name, h.aggregation) if h else fmt.MISSING,
                                    metric_name=h.name if h else "", aggregation=h.aggregation if h else None,
-                                   chance=chance, unit=unit))
+                                   chance=chance, unit=unit,
+                                   data_source=srcs.pop() if len(srcs) == 1 else "mixed"))
         for rv in s.runs:
             if rv.label not in by_label:
                 by_label[rv.label] = {}
@@ -166,7 +196,8 @@ def build_board(sections: Sequence["Section"]) -> Board:
             cells.append(BoardCell(value=v, ci_low=m.ci_low if m and v is not None else None,
                                    ci_high=m.ci_high if m and v is not None else None,
                                    n=m.n if m else None, unit=m.unit if m else "", status=rv.status,
-                                   run_dir=str(rv.run.path), present=True, issues=list(rv.protocol_issues)))
+                                   run_dir=str(rv.run.path), present=True, issues=list(rv.protocol_issues),
+                                   data_source=rv.run.data_source, integrity=rv.run.integrity_issues))
         macro = BoardCell()
         if have_all:
             picked = []
@@ -174,7 +205,7 @@ def build_board(sections: Sequence["Section"]) -> Board:
                 cands = [j for j in macro_cols[t] if cells[j].value is not None]
                 primary = [j for j in cands if columns[j].split == BENCHMARKS[t].primary_split]
                 pick = (primary or cands)[:1]
-                if pick and not cells[pick[0]].issues:
+                if pick and not cells[pick[0]].issues and not cells[pick[0]].integrity:
                     picked.append(cells[pick[0]])
             if len(picked) == len(MACRO_TASKS):
                 macro = macro_cell(picked)
@@ -182,7 +213,9 @@ def build_board(sections: Sequence["Section"]) -> Board:
         kinds = {rv.kind for rv in runs.values()}
         kind = "control" if "control" in kinds else ("baseline" if "baseline" in kinds else "model")
         rows.append(BoardRow(label=label, kind=kind, checkpoint=first.run.checkpoint, cells=cells, macro=macro,
-                             anchors=[runs[j].anchor if j in runs else "" for j in range(len(sections))]))
+                             anchors=[runs[j].anchor if j in runs else "" for j in range(len(sections))],
+                             params=fmt.params(first.run.results.model.get("params")),
+                             checkpoint_detail=trust.checkpoint_text(first.run.results, detail=True)))
 
     def key(r: BoardRow):
         vals = [c.value for c in r.cells]

@@ -180,6 +180,7 @@ class Histogram:
     ticks: list[Tick]
     n: int
     share_positive: float
+    n_ties: int = 0
 
 
 def histogram(
@@ -190,8 +191,10 @@ def histogram(
     height: float = 86,
 ) -> Histogram | None:
     """Histogram of signed values on a range symmetric about 0 (so the zero line sits in the middle);
-    bars right of 0 are ``positive``. ``share_positive`` counts ties at 0 as half, like pairwise accuracy.
-    ``None`` for no finite value."""
+    bars right of 0 are ``positive``. ``share_positive`` is the share strictly above 0: a tie counts as
+    wrong, as in pairwise accuracy (:func:`pjbench.intphys2.metrics.pair_values`, ``ties="wrong"``), so the
+    caption equals the headline of 1x1 pairs. ``n_ties`` counts the values exactly at 0. ``None`` for no
+    finite value."""
     vals = [float(v) for v in values if _finite(v)]
     if not vals:
         return None
@@ -218,7 +221,7 @@ def histogram(
             Bar(x=round(left + k * bw + 0.5, 1), y=round(base - h, 1), w=round(max(bw - 1, 0.5), 1),
                 h=round(h, 1), positive=k >= bins // 2)
         )
-    wins = sum(1.0 for v in vals if v > 0) + 0.5 * sum(1.0 for v in vals if v == 0)
+    wins = sum(1.0 for v in vals if v > 0)
     label = f"{bound:.2g}"
     return Histogram(
         width=width,
@@ -231,6 +234,7 @@ def histogram(
         ticks=[Tick(left, f"−{label}"), Tick(round((left + right) / 2, 1), "0"), Tick(right, label)],
         n=len(vals),
         share_positive=wins / len(vals),
+        n_ties=sum(1 for v in vals if v == 0),
     )
 
 

@@ -16,8 +16,15 @@ from typing import Any, Iterable, Mapping, Sequence
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, load_items, load_results
 from pjbench.reports import format as fmt
-from pjbench.reports import analysis
+from pjbench.reports import analysis, trust
 from pjbench.reports.catalog import BENCHMARKS, BenchmarkSpec, spec_for
+from pjbench.reports.describe import (  # noqa: F401  (re-exported: the run cards' words live there)
+    TEST_SELECTION_RULES,
+    describe_context_selection,
+    describe_preprocessing,
+    describe_protocol,
+    describe_provenance,
+)
 from pjbench.reports.plots import ForestEntry, ForestPlot, Histogram, forest_plot, histogram
 
 HEADLINE = ("pairwise_accuracy", "avg")
@@ -31,9 +38,8 @@ VALUE_ORDER = {
     "Camera": ("Fixed", "Moving"),
     "visibility": ("visible", "occluded"),
 }
-# Rules under which the context length was picked on the split being reported (optimistic numbers).
 NO_ITEMS = "no items file"
-TEST_SELECTION_RULES = {"test", "oracle", "best", "best_on_test", "reported", "per_column"}
+MIN_CELL_N, FLAT_CI_NOTE = fmt.MIN_CELL_N, fmt.FLAT_CI_NOTE
 
 
 # --------------------------------------------------------------------------------------------- runs
@@ -47,6 +53,7 @@ class Run:
     results: RunResults
     items: list[ItemRecord] | None = None
     items_note: str = ""  # why no per-item plot: missing or unreadable items file
+    verification: Any = None  # pjbench.benchmarks.integrity.Verification, set by trust.check_runs
 
     @property
     def task(self) -> str:
@@ -62,7 +69,15 @@ class Run:
 
     @property
     def checkpoint(self) -> str:
-        return str(self.results.model.get("checkpoint") or fmt.MISSING)
+        return trust.checkpoint_text(self.results)
+
+    @property
+    def integrity_issues(self) -> list[str]:
+        return trust.integrity_issues(self)
+
+    @property
+    def data_source(self) -> str:
+        return trust.data_source(self)
 
     @property
     def is_baseline(self) -> bool:
@@ -174,6 +189,8 @@ class Cell:
     n: str = ""  # per-cell n when it differs between runs
     title: str = ""  # full text for the tooltip
     shade: str = ""  # CSS background, breakdown tables only
+    flat: bool = False  # zero-width CI: every resample gave the same value
+    small: bool = False  # fewer than MIN_CELL_N units: shown greyed, no interval
 
     @property
     def missing(self) -> bool:
@@ -187,12 +204,20 @@ def metric_cell(m: MetricValue | None, *, show_n: bool, shaded: bool = False) ->
     title = fmt.pct_ci(m.value, m.ci_low, m.ci_high) + f" · n = {n}"
     if m.n_clusters:
         title += f", {fmt.count(m.n_clusters)} clusters"
+    flat = fmt.ci(m.ci_low, m.ci_high) != "" and m.ci_low == m.ci_high
+    small = shaded and isinstance(m.n, int) and m.n < MIN_CELL_N
+    if flat:
+        title += f" · {FLAT_CI_NOTE}"
+    if small:
+        title += f" · n too small (< {MIN_CELL_N}) for an interval"
     return Cell(
         value=fmt.pct(m.value),
-        ci=fmt.ci(m.ci_low, m.ci_high),
-        n=f"n = {n}" if show_n else "",
+        ci="n too small" if small else fmt.ci(m.ci_low, m.ci_high),
+        n=f"n = {n}" if show_n or small else "",
         title=title,
-        shade=fmt.shade(m.value, m.chance, m.higher_is_better) if shaded else "",
+        shade="" if small else (fmt.shade(m.value, m.chance, m.higher_is_better) if shaded else ""),
+        flat=flat and not small,
+        small=small,
     )
 
 
@@ -243,6 +268,22 @@ class RunView:
     def kind(self) -> str:
         return "control" if self.run.is_control else ("baseline" if self.run.is_baseline else "model")
 
+    @property
+    def params(self) -> str:
+        return fmt.params(self.run.results.model.get("params"))
+
+    @property
+    def checkpoint_detail(self) -> str:
+        return trust.checkpoint_text(self.run.results, detail=True)
+
+    @property
+    def data_text(self) -> str:
+        return trust.data_text(self.run)
+
+    @property
+    def verification_text(self) -> str:
+        return trust.verification_text(self.run)
+
 
 @dataclass
 class Section:
@@ -287,6 +328,14 @@ class Section:
     @property
     def any_partial(self) -> bool:
         return any(r.run.partial for r in self.runs)
+
+    @property
+    def synthetic(self) -> bool:
+        return any(rv.run.data_source == "synthetic" for rv in self.runs)
+
+    @property
+    def any_flat(self) -> bool:
+        return any(c.flat for r in self.rows for c in r.cells)
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -505,168 +554,6 @@ def pair_differences(items: Iterable[ItemRecord], aggregation: str) -> list[floa
     return [p[0][0] - p[1][0] for p in pairs.values() if len(p[0]) == 1 and len(p[1]) == 1]
 
 
-# ------------------------------------------------------------------------------- protocol in words
-
-
-def describe_context_selection(selection: Any, reported_split: str | None) -> tuple[str, bool]:
-    """The context-selection rule in one sentence, and whether it is optimistic (picked on the reported
-    split)."""
-    if not selection:
-        return "Context-selection rule not recorded.", False
-    if not isinstance(selection, Mapping):
-        return f"Context selection: {fmt.compact(selection)}.", False
-    rule = str(selection.get("rule") or "")
-    selected = selection.get("selected")
-    dev = selection.get("dev_split")
-    what = f"context length {fmt.compact(selected)}" if selected is not None else "the context length"
-    split = f" ({reported_split})" if reported_split else ""
-    if rule == "dev":
-        if dev and reported_split and str(dev) == str(reported_split):
-            return (f"{what.capitalize()} chosen on {dev}, which is also the reported split: optimistic.", True)
-        return (f"{what.capitalize()} chosen on {dev or 'a dev split'} (dev split), never on the reported "
-                f"split{split}.", False)
-    if rule == "fixed":
-        return f"{what.capitalize()} fixed in advance, not tuned on any split.", False
-    if rule in TEST_SELECTION_RULES:
-        return (f"{what.capitalize()} chosen on the reported split{split}, as in published tables: "
-                f"optimistic.", True)
-    if not rule:
-        return f"{what.capitalize()} (selection rule not recorded).", False
-    return f"{what.capitalize()} chosen by rule “{rule}”.", False
-
-
-def _dev_scores(selection: Any) -> str:
-    scores = selection.get("dev_scores") if isinstance(selection, Mapping) else None
-    if not isinstance(scores, Mapping) or not scores:
-        return ""
-
-    def key(k: Any) -> tuple[int, Any]:
-        try:
-            return (0, float(k))
-        except (TypeError, ValueError):
-            return (1, str(k))
-
-    parts = []
-    for k in sorted(scores, key=key):
-        v = scores[k]
-        shown = fmt.pct(v) if isinstance(v, (int, float)) and 0 <= v <= 1 else fmt.compact(v)
-        parts.append(f"{k}: {shown}")
-    return " · ".join(parts)
-
-
-_PROTOCOL_LABELS = {
-    "readout": "Readout",
-    "window": "Window (frames)",
-    "stride": "Window stride",
-    "contexts": "Context lengths tried",
-    "max_context_mode": "Max-context mode",
-    "n_boot": "Bootstrap resamples",
-    "ci_level": "CI level",
-}
-_PROTOCOL_SKIP = {"context_selection", "reference", "threshold"}
-
-
-def describe_protocol(protocol: Mapping[str, Any]) -> list[tuple[str, str]]:
-    rows = []
-    for key, label in _PROTOCOL_LABELS.items():
-        if key in protocol:
-            v = protocol[key]
-            if key == "ci_level" and isinstance(v, (int, float)):
-                shown = f"{fmt.pct(v, 0)} %"
-            elif key == "n_boot":
-                shown = fmt.count(v)
-            else:
-                shown = fmt.compact(v)
-            rows.append((label, shown))
-    threshold = protocol.get("threshold")
-    if isinstance(threshold, Mapping):
-        text = fmt.compact(threshold.get("value"))
-        if threshold.get("source"):
-            text += f", set on {threshold['source']}"
-        rows.append(("Abs. accuracy threshold", text))
-    elif threshold is not None:
-        rows.append(("Abs. accuracy threshold", fmt.compact(threshold)))
-    dev_scores = _dev_scores(protocol.get("context_selection"))
-    if dev_scores:
-        rows.append(("Dev score by context (%)", dev_scores))
-    for key, v in protocol.items():
-        if key not in _PROTOCOL_LABELS and key not in _PROTOCOL_SKIP:
-            rows.append((key.replace("_", " ").capitalize(), fmt.compact(v)))
-    return rows
-
-
-def describe_preprocessing(pre: Any) -> list[tuple[str, str]]:
-    if not isinstance(pre, Mapping) or not pre:
-        return [("Preprocessing", "not recorded")]
-    rows = []
-    if pre.get("resolution") is not None:
-        crop = pre.get("crop_pct")
-        text = f"{pre['resolution']} px"
-        if isinstance(crop, (int, float)):
-            text += ", full frame" if crop >= 1.0 else f", centre crop {fmt.pct(crop, 1)} %"
-        rows.append(("Resolution", text))
-    if pre.get("frames") is not None:
-        rows.append(("Frames per clip", fmt.compact(pre["frames"])))
-    if pre.get("sample_fps"):
-        rows.append(("Frame sampling", f"{fmt.compact(pre['sample_fps'])} fps (step chosen per video)"))
-    elif pre.get("frame_step") is not None:
-        rows.append(("Frame sampling", f"every {fmt.ordinal(pre['frame_step'])} frame"))
-    if pre.get("tubelet") is not None or pre.get("patch") is not None:
-        tubelet, patch = fmt.compact(pre.get("tubelet")), fmt.compact(pre.get("patch"))
-        rows.append(("Tubelet × patch", f"{tubelet} frames × {patch} px"))
-    for key in ("mean", "std"):
-        v = pre.get(key)
-        if isinstance(v, (list, tuple)):
-            shown = ", ".join(f"{x:.3f}" if isinstance(x, (int, float)) else str(x) for x in v)
-            rows.append((key.capitalize(), shown))
-    shown = {"resolution", "crop_pct", "frames", "sample_fps", "frame_step", "tubelet", "patch", "mean", "std"}
-    for key, v in pre.items():
-        if key not in shown:
-            rows.append((key.replace("_", " ").capitalize(), fmt.compact(v)))
-    return rows
-
-
-def describe_provenance(run: Run) -> list[tuple[str, str, str]]:
-    r = run.results
-    prov, model, task = r.provenance or {}, r.model or {}, r.task or {}
-
-    def row(label: str, value: Any, shown: str | None = None) -> tuple[str, str, str]:
-        full = fmt.compact(value) if value not in (None, "") else fmt.MISSING
-        return (label, shown if shown is not None and full != fmt.MISSING else full, full)
-
-    libs = prov.get("libraries")
-    libs_text = ", ".join(f"{k} {v}" for k, v in libs.items()) if isinstance(libs, Mapping) and libs else None
-    rows = [
-        row("Run directory", str(run.path)),
-        row("pjbench version", prov.get("pjbench_version")),
-        row("Git commit", prov.get("git_hash")),
-        row("Model", model.get("name")),
-        row("Checkpoint", model.get("checkpoint")),
-        row("Checkpoint hash", model.get("checkpoint_hash"), fmt.short_hash(model.get("checkpoint_hash"))),
-        row("Revision", model.get("revision")),
-        row("Parameters", model.get("params"), fmt.params(model.get("params"))),
-        row("Readouts", model.get("readouts")),
-        row("Data root", task.get("data_root")),
-        row("Data fingerprint", task.get("data_fingerprint"), fmt.short_hash(task.get("data_fingerprint"))),
-        row("Seed", prov.get("seed")),
-        row("Started", prov.get("started_at"), fmt.timestamp(prov.get("started_at"))),
-        row("Finished", prov.get("finished_at"), fmt.timestamp(prov.get("finished_at"))),
-        row("Wall time", prov.get("wall_time_s"), fmt.duration(prov.get("wall_time_s"))),
-        row("Python", prov.get("python")),
-        row("Platform", prov.get("platform")),
-        row("Device", prov.get("device")),
-        row("Libraries", libs_text),
-        row("Command", prov.get("command")),
-    ]
-    known = {"pjbench_version", "git_hash", "seed", "started_at", "finished_at", "wall_time_s", "python",
-             "platform", "device", "libraries", "command"}
-    rows += [row(k.replace("_", " ").capitalize(), v) for k, v in prov.items() if k not in known]
-    extra = model.get("extra")
-    if isinstance(extra, Mapping) and extra:
-        rows.append(row("Model extra", dict(extra)))
-    return rows
-
-
 # -------------------------------------------------------------------------------------- sections
 
 
@@ -711,7 +598,8 @@ def build_section(index: int, task: str, split: str, runs: Sequence[Run], *, n_b
     for rv in views:
         m = _metric(rv.run, headline.name, headline.aggregation) if headline else None
         # Runs under a different protocol are listed, not ranked with the others.
-        has_value = m is not None and fmt.pct(m.value) != fmt.MISSING and not rv.protocol_issues
+        has_value = (m is not None and fmt.pct(m.value) != fmt.MISSING and not rv.protocol_issues
+                     and not rv.run.integrity_issues)
         rank += has_value
         cells = [metric_cell(_metric(rv.run, c.name, c.aggregation), show_n=not c.n_text) for c in columns]
         rows.append(LeaderRow(rank=rank if has_value else None, run=rv, cells=cells))

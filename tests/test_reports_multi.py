@@ -127,7 +127,7 @@ def overview(page: str) -> str:
 
 
 def row_of(table: str, name: str) -> str:
-    m = re.search(r'<tr class="\w+">\s*<td class="model"><span class="name">' + re.escape(name) + r"</span>.*?</tr>",
+    m = re.search(r'<tr class="[\w ]+">\s*<td class="model"><span class="name">' + re.escape(name) + r"</span>.*?</tr>",
                   table, flags=re.S)
     assert m, f"no row for {name}"
     return m.group(0)
@@ -144,7 +144,7 @@ def test_overview_leaderboard(tmp_path, suite):
     assert set(names) == {"alpha", "beta", "gamma", "pixel-copy-last", "blind-probe"}
     alpha, gamma = row_of(measured, "alpha"), row_of(measured, "gamma")
     # Every measured cell: value, CI, n; the macro for alpha (all three benchmarks), none for gamma.
-    assert "75.0" in alpha and "[70.6, 79.4]" in alpha and "n = 506 pairs" in alpha
+    assert "75.0" in alpha and "[70.6, 79.4]" in alpha and "n = 40 pairs" in alpha
     assert alpha.count('class="ci"') == 4 and "3 benchmarks" in alpha
     assert gamma.count('title="no run"') == 1  # CausalVQA: empty, not zero
     assert re.search(r'<td class="num missing" data-v=""></td>\s*</tr>', gamma)  # no macro
@@ -196,7 +196,7 @@ def test_exports_match_the_page(tmp_path, suite):
     alpha = {r["task"]: r for r in rows if r["model"] == "alpha"}
     assert set(alpha) == {"intphys2", "mvpbench", "causalvqa", "macro"}
     assert float(alpha["intphys2"]["value"]) == 0.75 and alpha["intphys2"]["top_group"] == "True"
-    assert alpha["intphys2"]["n"] == "506" and alpha["intphys2"]["checkpoint"] == "hub/alpha"
+    assert alpha["intphys2"]["n"] == "40" and alpha["intphys2"]["checkpoint"] == "hub/alpha"
     gamma = {r["task"]: r for r in rows if r["model"] == "gamma"}
     assert "causalvqa" not in gamma and gamma["intphys2"]["top_group"] == "False"
     published = [r for r in rows if r["kind"] == "published"]
@@ -208,7 +208,7 @@ def test_exports_match_the_page(tmp_path, suite):
     assert "Paired cluster bootstrap" in data["significance_test"]
     md = (out.parent / "leaderboard.md").read_text()
     assert md.splitlines()[0].startswith("| Model | IntPhys 2 (Main) Pairwise acc. (avg) | MVPBench (mini)")
-    assert "| alpha | **75.0 [70.6, 79.4] (n=506)**" in md
+    assert "| alpha | **75.0 [70.6, 79.4] (n=40)**" in md
     assert "| Chance | 50.0 | 25.0 | 4.0 |" in md and "Published numbers" in md
     # Without exports nothing is written.
     build_report(suite[:1], tmp_path / "solo" / "report.html", exports=False, n_boot=100)
