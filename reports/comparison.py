@@ -18,6 +18,7 @@ from pjbench.benchmarks.compare import (
 )
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.reports import format as fmt
+from pjbench.reports import trust
 from pjbench.reports.catalog import spec_for
 from pjbench.reports.view import load_run
 
@@ -33,10 +34,11 @@ class RunComparison:
     aggregation: str | None
     comparison: Comparison
     protocol: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # data source, unverified runs
 
     @property
     def warnings(self) -> list[str]:
-        out = list(self.comparison.warnings)
+        out = list(self.notes) + list(self.comparison.warnings)
         if self.protocol:
             out.append("protocols differ (" + "; ".join(self.protocol) + "): the difference mixes model and protocol")
         return out
@@ -66,7 +68,7 @@ class RunComparison:
                 lines.append("  ".join("-" * w for w in widths[:6]))
         for w in self.warnings:
             lines.append(f"warning: {w}")
-        return "\n".join(lines)
+        return trust.clean("\n".join(lines))
 
 
 def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: int = 1000, seed: int = 0,
@@ -74,6 +76,7 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: 
     """Load two run directories of one task and compare them on their shared pairs. Raises
     :class:`PjbenchError` when the tasks differ or a run has no readable items file."""
     a, b = load_run(run_a), load_run(run_b)
+    trust.check_runs([a, b])  # a run whose results.json disagrees with its digest-recorded items: refused
     check_same_task(a.results, b.results, str(a.path), str(b.path))
     for run in (a, b):
         if run.items is None:
@@ -91,6 +94,13 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_boot: 
     label_a, label_b = a.model_name, b.model_name
     if label_a == label_b:
         label_a, label_b = f"{label_a} · {a.path.name}", f"{label_b} · {b.path.name}"
+    notes = [f"run {w} ({run.path}) disagrees with its items file (no digest recorded): "
+             + "; ".join(run.integrity_issues) for w, run in (("A", a), ("B", b)) if run.integrity_issues]
+    src = {w: trust.data_source(run) for w, run in (("A", a), ("B", b))}
+    if "synthetic" in src.values():
+        notes.insert(0, "data: " + ", ".join(f"{w} {s}" for w, s in src.items())
+                     + (" -- synthetic and real data: not comparable" if set(src.values()) >= {"synthetic", "real"}
+                        else " (synthetic suite: not comparable with published real-data numbers)"))
     return RunComparison(label_a=label_a, label_b=label_b, task=a.task, split_a=a.split, split_b=b.split,
                          metric=metric, aggregation=agg, comparison=comp,
-                         protocol=protocol_differences(a.results, b.results))
+                         protocol=protocol_differences(a.results, b.results), notes=notes)

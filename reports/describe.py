@@ -63,6 +63,16 @@ def _dev_scores(selection: Any) -> str:
     return " · ".join(parts)
 
 
+def nested(value: Any, depth: int = 0) -> Any:
+    """A setting for the run card: a mapping becomes ``[(label, nested value), ...]`` (a nested table), a list
+    of mappings one entry per element; scalars and plain lists a short string. Beyond 3 levels: compact."""
+    if isinstance(value, Mapping) and value and depth < 3:
+        return [(str(k).replace("_", " ").capitalize(), nested(v, depth + 1)) for k, v in value.items()]
+    if isinstance(value, (list, tuple)) and value and depth < 3 and all(isinstance(v, Mapping) for v in value):
+        return [(str(i + 1), nested(v, depth + 1)) for i, v in enumerate(value)]
+    return fmt.compact(value)
+
+
 _PROTOCOL_LABELS = {
     "readout": "Readout",
     "window": "Window (frames)",
@@ -75,7 +85,8 @@ _PROTOCOL_LABELS = {
 _PROTOCOL_SKIP = {"context_selection", "reference", "threshold"}
 
 
-def describe_protocol(protocol: Mapping[str, Any]) -> list[tuple[str, str]]:
+def describe_protocol(protocol: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Rows ``(label, value)``; a value is a string or, for nested settings, rows of its own."""
     rows = []
     for key, label in _PROTOCOL_LABELS.items():
         if key in protocol:
@@ -100,13 +111,23 @@ def describe_protocol(protocol: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows.append(("Dev score by context (%)", dev_scores))
     for key, v in protocol.items():
         if key not in _PROTOCOL_LABELS and key not in _PROTOCOL_SKIP:
-            rows.append((key.replace("_", " ").capitalize(), fmt.compact(v)))
+            rows.append((key.replace("_", " ").capitalize(), nested(v)))
     return rows
 
 
-def describe_preprocessing(pre: Any) -> list[tuple[str, str]]:
+def describe_preprocessing(pre: Any, protocol: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    """The model's preprocessing in words. A probe run's features (``protocol.features``: ``n_frames`` sampled
+    uniformly over each video) replace the model's native frames / fps: those are what the numbers used."""
     if not isinstance(pre, Mapping) or not pre:
         return [("Preprocessing", "not recorded")]
+    feats = protocol.get("features") if isinstance(protocol, Mapping) else None
+    if isinstance(feats, Mapping) and feats.get("n_frames") is not None:
+        how = str(feats.get("sampling") or "uniform").split(" (")[0]
+        pre = {k: v for k, v in pre.items() if k not in ("frames", "sample_fps", "frame_step")}
+        rows = describe_preprocessing(pre)
+        rows.insert(1, ("Frames per video", f"{fmt.compact(feats['n_frames'])} {'uniform' if how.startswith('uniform') else ''}"
+                        f" frames (probe features: {how})".replace("  ", " ")))
+        return rows
     rows = []
     if pre.get("resolution") is not None:
         crop = pre.get("crop_pct")
@@ -139,8 +160,10 @@ def describe_provenance(run: Run) -> list[tuple[str, str, str]]:
     r = run.results
     prov, model, task = r.provenance or {}, r.model or {}, r.task or {}
 
-    def row(label: str, value: Any, shown: str | None = None) -> tuple[str, str, str]:
+    def row(label: str, value: Any, shown: str | None = None) -> tuple[str, Any, str]:
         full = fmt.compact(value) if value not in (None, "") else fmt.MISSING
+        if shown is None and isinstance(value, Mapping) and value:
+            return (label, nested(value), full)  # a nested table, not a key=value wall
         return (label, shown if shown is not None and full != fmt.MISSING else full, full)
 
     libs = prov.get("libraries")

@@ -134,7 +134,12 @@ def timestamp(value: Any) -> str:
 
 def metric_label(name: str, aggregation: str | None = None) -> str:
     """``("pairwise_accuracy", "avg")`` -> ``"Pairwise acc. (avg)"``."""
-    label = METRIC_LABELS.get(name, name.replace("_", " "))
+    prefix, sep, base = name.rpartition("/")
+    label = METRIC_LABELS.get(base, base.replace("_", " "))
+    if sep:  # "control_video_blind/pair_accuracy" -> "Video-blind control: Pair acc."
+        who = prefix.replace("probe_minus_", "probe − ").replace("control_", "").replace("_", "-")
+        label = f"{who}{'' if prefix.startswith('probe_minus_') else ' control'}: {label}"
+        label = label[0].upper() + label[1:]
     return f"{label} ({aggregation})" if aggregation else label
 
 

@@ -97,3 +97,34 @@ def test_report_works_without_javascript(tmp_path):
         names = [e.text for e in table.find_elements(By.CSS_SELECTOR, "tbody.measured .name")]
         assert names == ["a-model", "b-model"]
         assert console_errors(driver) == []
+
+
+def test_tables_fit_a_1280_px_window(tmp_path):
+    """At a 1280-px window no table scrolls sideways: the page and every table container are as wide as their
+    content. The probe run carries its video-blind control and difference rows, the widest leaderboard."""
+    import json
+
+    from pjbench.reports.browser import chromium
+
+    r = tmp_path / "runs"
+    probe = make_qa_run(r, "m-a", "dinov2-tiny-random", "mvpbench", p_right=0.9, seed=1)
+    data = json.loads((probe / "results.json").read_text())
+    extra = []
+    for prefix in ("control_video_blind/", "probe_minus_video_blind/"):
+        for m in data["metrics"]:
+            if m["subset"] == "all":
+                extra.append({**m, "name": prefix + m["name"]})
+    data["metrics"] += extra
+    (probe / "results.json").write_text(json.dumps(data))
+    runs = [make_run(r, "i-a", "a-rather-long-model-name-with-a-checkpoint-suffix", 0.75, items=intphys_items(40, 30)),
+            make_run(r, "i-p", "pixel-copy-last", 0.6, baseline=True, items=intphys_items(40, 24)),
+            probe, make_qa_run(r, "c-a", "dinov2-tiny-random", "causalvqa", p_right=0.8, seed=3)]
+    html = build_report(runs, tmp_path / "report.html", n_boot=100)
+    with chromium(width=1280, height=900) as driver:
+        driver.get(html.resolve().as_uri())
+        assert driver.execute_script("return window.innerWidth") == 1280
+        width = driver.execute_script("return document.documentElement.scrollWidth")
+        wide = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.scroll, table')).filter("
+            "e => e.scrollWidth > e.clientWidth + 1).map(e => (e.className || e.tagName) + ' ' + e.scrollWidth)")
+    assert width <= 1280 and wide == []
