@@ -170,6 +170,9 @@ def significance(
             rows.append(SigRow(rv, "excluded", note="protocol differs: " + "; ".join(rv.protocol_issues)))
             continue
         out = run_outcomes(rv, aggregation)
+        if leader is None:
+            rows.append(SigRow(rv, "untested", note="no model to lead: only baselines, controls or unverified runs"))
+            continue
         if lead_out is None or out is None:
             who = "the leader" if lead_out is None else "this run"
             rows.append(SigRow(rv, "untested", note=f"no per-item records for {who}"))

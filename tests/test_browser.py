@@ -109,12 +109,13 @@ def test_tables_fit_a_1280_px_window(tmp_path):
     r = tmp_path / "runs"
     probe = make_qa_run(r, "m-a", "dinov2-tiny-random", "mvpbench", p_right=0.9, seed=1)
     data = json.loads((probe / "results.json").read_text())
-    extra = []
-    for prefix in ("control_video_blind/", "probe_minus_video_blind/"):
-        for m in data["metrics"]:
-            if m["subset"] == "all":
-                extra.append({**m, "name": prefix + m["name"]})
-    data["metrics"] += extra
+    head = next(m for m in data["metrics"] if m["subset"] == "all")
+    # The rows a probe run writes (benchmarks/probe_runner.py): its metrics, the video-blind control's, the difference.
+    names = ("single_accuracy", "pair_accuracy_pooled", "single_accuracy_pooled",
+             *(f"control_video_blind/{n}" for n in ("pair_accuracy", "single_accuracy", "pair_accuracy_pooled",
+                                                   "single_accuracy_pooled")),
+             "probe_minus_video_blind/pair_accuracy")
+    data["metrics"] += [{**head, "name": n} for n in names]
     (probe / "results.json").write_text(json.dumps(data))
     runs = [make_run(r, "i-a", "a-rather-long-model-name-with-a-checkpoint-suffix", 0.75, items=intphys_items(40, 30)),
             make_run(r, "i-p", "pixel-copy-last", 0.6, baseline=True, items=intphys_items(40, 24)),
