@@ -104,8 +104,9 @@ def main() -> None:
               help="Compute dtype of the forward passes (autocast; fp16: CUDA only). Part of the protocol and cache key.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (where it supports it).")
 @click.option("--dry-run", is_flag=True,
-              help="Print the planned work (videos, windows, forward passes, tokens) and the feature-cache and --out "
-                   "hits, then exit without scoring or writing anything.")
+              help="Print the planned work (videos, windows, forward passes, tokens), the feature-cache and --out "
+                   "hits and a time estimate from a short measured warm-up (one batch of windows), then exit "
+                   "without scoring or writing anything.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for torch, numpy and the bootstrap.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Video-decoding worker processes. Default: cores-1, at most 4.")
@@ -216,7 +217,7 @@ def _dry_run(model, data_root, out, scale, kw) -> None:
         raise PjbenchError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: not an option of task {kw['task']}")
     if scale.get("slurm_partition"):
         raise PjbenchError("--dry-run plans one process or one --shard; drop --slurm-partition")
-    plan = plan_eval(model, data_root, out, shard=scale.get("shard"),
+    plan = plan_eval(model, data_root, out, shard=scale.get("shard"), warmup=True,
                      **{k: v for k, v in kw.items() if k not in PROBE_ONLY_OPTIONS})
     _echo_plan(plan)
 
@@ -258,6 +259,10 @@ def _echo_plan(plan) -> None:
         for u in s["unreadable"][:3]:
             click.echo(f"  unreadable: {u['reason']}", err=True)
     click.echo(f"total to compute: {work(plan['total']['to_compute'])}")
+    if plan.get("estimate"):
+        from pjbench.benchmarks.estimate import describe
+
+        click.echo(describe(plan["estimate"], plan["device"]))
 
 
 def _echo_surprise_results(results, path, out) -> None:

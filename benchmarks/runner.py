@@ -783,7 +783,7 @@ _WORK_KEYS = ("windows", "encoder_calls", "predictor_calls", "context_passes", "
 
 def plan_eval(model: str, data_root: str | os.PathLike, out: str | os.PathLike | None = None, *,
               overwrite: str = "only-missing", shard: Any = None, progress: bool = True, workers: int | None = None,
-              **kwargs: Any) -> dict[str, Any]:
+              warmup: bool = False, **kwargs: Any) -> dict[str, Any]:
     """What ``evaluate(model, data_root, out, **kwargs)`` (or its shard ``shard``, ``"i/N"``) would do, before
     anything runs: nothing is scored or compiled, nothing is written to ``out`` or to the feature cache.
 
@@ -796,7 +796,11 @@ def plan_eval(model: str, data_root: str | os.PathLike, out: str | os.PathLike |
     configuration: they are not redone), ``in_cache`` (of the rest, in the feature cache: one content
     fingerprint per video) and ``to_compute`` (the same totals for what is left). With
     ``batch_size="auto"`` the call counts assume the starting size (32). ``kwargs``: :func:`evaluate`'s
-    (``n_boot``, ``seed`` and the like are accepted and unused). Surprise tasks only."""
+    (``n_boot``, ``seed`` and the like are accepted and unused). Surprise tasks only.
+
+    ``warmup``: also time one batch of windows of the first video still to compute and extrapolate
+    (``estimate``: :func:`pjbench.benchmarks.estimate.warmup_estimate`); that forward pass is the only
+    computation, and its result is discarded."""
     from pjbench.benchmarks import distributed as dist
 
     task = kwargs.get("task", _PLAN_DEFAULTS["task"])
@@ -840,6 +844,8 @@ def plan_eval(model: str, data_root: str | os.PathLike, out: str | os.PathLike |
             names |= {row["name"] for row in read_jsonl(partial)}
         return names
 
+    todo_paths: list[str] = []  # in run order (dev split first), for the warm-up
+
     def plan_split(role: str, split: str, items: Sequence[VideoItem]) -> dict[str, Any]:
         if shard is not None:
             items = shard.select(items)
@@ -864,6 +870,7 @@ def plan_eval(model: str, data_root: str | os.PathLike, out: str | os.PathLike |
                     pass  # unreadable: already listed
             if it.name in n_frames:
                 todo.append(n_frames[it.name])
+                todo_paths.append(str(it.path))
         full = plan_surprise(list(n_frames.values()), cfg, pp, batch_size=planned_bs)
         rest = plan_surprise(todo, cfg, pp, batch_size=planned_bs)
         return {
@@ -879,6 +886,12 @@ def plan_eval(model: str, data_root: str | os.PathLike, out: str | os.PathLike |
         splits.append(plan_split("dev", plan.dev_split, plan.dev_items))
     total = {part: {k: sum(s[part][k] for s in splits) for k in ("videos", "too_short", *_WORK_KEYS)}
              for part in ("work", "to_compute")}
+    estimate = None
+    if warmup:
+        from pjbench.benchmarks.estimate import warmup_estimate
+
+        estimate = warmup_estimate(plan.enc, cfg, plan.sizer, todo_paths, total["to_compute"],
+                                   workers=_default_workers() if workers is None else workers)
     return {
         "model": plan.enc.info.name, "task": plan.task, "split": plan.split, "dev_split": plan.dev_split,
         "shard": str(shard) if shard else None, "device": plan.device, "dtype": cfg.dtype,
@@ -889,5 +902,5 @@ def plan_eval(model: str, data_root: str | os.PathLike, out: str | os.PathLike |
                   "root": str(FeatureCache(plan.cache_dir).root) if plan.cache else None,
                   "store": store.key if store is not None else None},
         "out": {"path": str(out_path) if out_path is not None else None, "state": out_state},
-        "splits": splits, "total": total,
+        "splits": splits, "total": total, "estimate": estimate,
     }

@@ -221,3 +221,16 @@ def test_cli_speed_options_are_parsed_and_refused_where_they_do_not_apply(tiny_s
     res = runner.invoke(main, [*base, "--task", "mvpbench", "--dtype", "bf16", "--compile"])
     assert res.exit_code == 1 and "--dtype, --compile: options of surprise tasks" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "r").exists()
+
+
+def test_cli_dry_run_estimates_the_time_from_a_warm_up(tiny_suite, tmp_path, monkeypatch):
+    monkeypatch.setenv("PJBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    text = _dry_run(tiny_suite, out, "--batch-size", "2")
+    line = _line(text, "estimated")
+    assert re.fullmatch(r"estimated ~\d+\.\d min of decoding and forward passes \(~\d+ s, from a warm-up of 2 windows "
+                        r"of [0-9a-f]{64}\.mp4 on cpu: .*\)", line), line
+    assert not out.exists() and not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))
+    evaluate("pixel-copy-last", tiny_suite, out, batch_size=2, **DEBUG)
+    assert _line(_dry_run(tiny_suite, out), "estimated") == (
+        "estimated: nothing to compute (every video is in --out or the feature cache; only metrics are redone)")
