@@ -31,6 +31,7 @@ def evaluate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *
     declared = MODELS.get(model).info.get("readouts")
     if declared:  # before anything is loaded; the built model's own readouts are checked again by the runner
         check_model_readouts(model, declared, task, readout)
+    MODELS.check_args(model, dict(kwargs.get("model_args") or {}))  # a typo fails before the data is read
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     wrong = [k for k in (PROBE_ONLY_OPTIONS if readout == "surprise" else SURPRISE_ONLY_OPTIONS) if k in kwargs]
     if wrong:
@@ -77,6 +78,12 @@ def validate(task: str, data_root: str | os.PathLike, check_videos: bool = True,
         raise PjbenchError(f"--data-root {data_root}: no such directory")
     task_obj = TASKS.build(task, **(task_options or {}))
     proto = model_protocol(model, task, window=window, frame_step=frame_step)
+    if model is not None:  # eval would refuse it: say so here
+        from pjbench.benchmarks.tasks import check_model_readouts
+        from pjbench.encoders.registry import MODELS
+
+        if MODELS.get(model).info.get("readouts"):
+            check_model_readouts(model, MODELS.get(model).info["readouts"], task, TASKS.get(task).info.get("readout"))
     if "protocol" not in inspect.signature(task_obj.validate).parameters:  # a plugin task without it
         return task_obj.validate(data_root, check_videos=check_videos)
     report = task_obj.validate(data_root, check_videos=check_videos, protocol=proto)

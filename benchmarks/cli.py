@@ -17,12 +17,13 @@ from pjbench import __version__
 from pjbench.benchmarks.errors import PjbenchError
 
 
-def _split_help() -> str:
-    """Splits and default split per task, from the task registry (so the help never goes stale)."""
+def _split_help(readout: str | None = None) -> str:
+    """Splits and default split per task (of one ``readout``), from the task registry (so the help never goes
+    stale)."""
     from pjbench.benchmarks.tasks import TASKS
 
     return "; ".join(f"{e.name}: {e.info.get('splits')} (default {e.info.get('default_split')})"
-                     for e in TASKS.entries())
+                     for e in TASKS.entries() if readout is None or e.info.get("readout") == readout)
 
 
 def _user_errors(fn):
@@ -506,7 +507,7 @@ def _task_options(task: str, videos_root) -> dict:
 @click.option("--predictions", "-p", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="JSONL or CSV, one line per item: id + answer (letter, option number, candidate text or free text).")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory to write.")
-@click.option("--split", default=None, help="MVPBench: full or mini (default mini); CausalVQA: debug or test (default debug).")
+@click.option("--split", default=None, help=f"Split the answers are for. {_split_help('probe')}.")
 @click.option("--model-name", default=None, help="Name shown in reports. Default: the predictions file's stem.")
 @click.option("--videos-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="MVPBench: folder holding the videos (only used for coverage). Default: DATA_ROOT/videos.")

@@ -39,7 +39,7 @@ from pjbench.benchmarks.results import (
     write_results,
 )
 from pjbench.benchmarks.tasks import TASKS, VideoItem, check_model_readouts
-from pjbench.benchmarks.video import decode_video, preprocess
+from pjbench.benchmarks.video import decode_video, frame_times, preprocess, timestamp_targets
 from pjbench.encoders.base import Preprocessing
 from pjbench.encoders.registry import MODELS
 from pjbench.probes.surprise import (
@@ -745,7 +745,7 @@ def sampled_frame_count(path: str | os.PathLike, pp: Preprocessing) -> int:
     """How many frames :func:`~pjbench.benchmarks.video.decode_video` keeps of ``path`` under ``pp``, without
     decoding: the container header's frame count (demuxed packets where the header has none) sampled every
     ``round(fps / pp.sample_fps)`` frames, or every ``pp.frame_step`` (always so for a PNG-frame folder, whose
-    files are counted). Raises :class:`VideoError` naming the file if its header cannot be read."""
+    files are counted); a variable-frame-rate file: its timestamp targets (packet timestamps, demuxed). Raises :class:`VideoError` naming the file if its header cannot be read."""
     import av
 
     path = Path(path)
@@ -771,6 +771,9 @@ def sampled_frame_count(path: str | os.PathLike, pp: Preprocessing) -> int:
             if rate <= 0:
                 raise VideoError("cannot read the frame rate needed for sample_fps", path=path)
             step = max(1, round(rate / pp.sample_fps))  # decode_video's rule
+            ft = frame_times(path)
+            if ft is not None and ft.vfr:  # decode_video samples these by timestamp
+                return len(timestamp_targets(ft, pp.sample_fps))
         else:
             step = pp.frame_step
     if n == 0:

@@ -126,3 +126,21 @@ def test_validate_intphys2019_frame_folders_against_the_window(tmp_path):
     assert "2 frame(s) after sampling every 10 frame(s) (12 decoded)" in report.errors[0]
     fits = validate("intphys2019", dev, frame_step=1, window=8)  # what the README's 2019 command uses
     assert fits.ok, fits.errors
+
+
+def test_dry_run_counts_of_a_vfr_video_match_its_decoding(release):
+    from pjbench.benchmarks.runner import sampled_frame_count
+    from pjbench.benchmarks.video import decode_video
+    from pjbench.encoders.registry import MODELS
+
+    root, by_kind = release
+    path = root / "Main" / "Videos" / f"{by_kind['vfr']}.mp4"
+    pp = MODELS.build("pixel-copy-last").preprocessing  # 6 fps
+    assert sampled_frame_count(path, pp) == len(decode_video(path, sample_fps=pp.sample_fps)) == 73  # 0 to 12 s at 6 fps, both ends
+
+
+def test_validate_refuses_a_model_eval_would_refuse(tmp_path):
+    res = CliRunner().invoke(main, ["validate", "--task", "mvpbench", "--data-root", str(tmp_path), "--model",
+                                    "pixel-copy-last"])
+    assert res.exit_code == 1 and "Error: model pixel-copy-last has readouts surprise; task mvpbench needs features" \
+        in res.output
