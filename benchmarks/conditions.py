@@ -40,11 +40,12 @@ class ModelProtocol:
     frame_step: int
 
     def sampling(self) -> str:
-        return f"{self.sample_fps:g} fps" if self.sample_fps else f"every {self.frame_step} frame(s)"  # PNG folders: step
+        return f"{self.sample_fps:g} fps" if self.sample_fps else f"every {self.frame_step} frame(s)"
 
     def describe(self) -> str:
         if not self.window:
-            return f"{self.model}: frames sampled uniformly over each video (short ones padded), {self.resolution} px square"
+            return (f"{self.model}: frames sampled uniformly over each video (short ones padded), "
+                    f"{self.resolution} px square")
         return f"{self.model}: {self.window}-frame windows at {self.sampling()}, {self.resolution} px square"
 
 
@@ -52,15 +53,15 @@ def model_protocol(model: str | None = None, task: str = "intphys2", *, window: 
                    frame_step: int | None = None) -> ModelProtocol:
     """The protocol eval would run ``model`` with on ``task`` (``model=None``: the task's reference model,
     ``reference_model`` in the task registry). ``window``/``frame_step`` as eval's ``--window``/``--frame-step``.
-    Read from the model registry's metadata (nothing is loaded); a plugin that declares no frames or
-    resolution is built without a checkpoint to read its preprocessing."""
+    Read from the model registry's metadata (nothing is loaded); a plugin that declares no frames, resolution
+    or frame sampling is built without a checkpoint to read its preprocessing."""
     from pjbench.benchmarks.tasks import TASKS
     from pjbench.encoders.registry import MODELS
 
     tinfo = TASKS.get(task).info
     model = model or tinfo.get("reference_model") or "vjepa2"
     info = MODELS.get(model).info
-    if not all(k in info for k in ("resolution", "frames")):
+    if not all(k in info for k in ("resolution", "frames")) or not {"sample_fps", "frame_step"} & set(info):
         pp = MODELS.build(model).preprocessing
         info = {**info, "resolution": pp.resolution, "frames": pp.frames, "sample_fps": pp.sample_fps,
                 "frame_step": pp.frame_step}

@@ -52,3 +52,15 @@ def test_readme_shows_the_plugin_example_verbatim():
         if name == "pyproject.toml":
             body = body.split('[project.entry-points."pjbench.encoders"]', 1)[1].split("\n\n")[0]
         assert body in readme, f"README's 'Add your model' must show tests/plugin_example/{name}"
+
+
+def test_plugin_protocol_for_validate_and_its_free_model_args(plugin_site, tiny_suite, tmp_path):
+    # its pjbench_info declares no frame sampling: validate reads it from the built model (6 fps)
+    res = _pjbench(["validate", "--data-root", str(tiny_suite), "--model", "lab-mean-context", "--window", "16"],
+                   plugin_site)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "model protocol: lab-mean-context: 16-frame windows at 6 fps, 32 px square" in res.stdout
+    # a factory taking **kwargs reads its own options: any --model-arg key is accepted
+    res = _pjbench(["eval", "-m", "lab-mean-context", "--model-arg", "smoothing=2", "--data-root", str(tiny_suite),
+                    "--out", str(tmp_path / "run"), "--dry-run", "--window", "16", "-q"], plugin_site)
+    assert res.returncode == 0 and "dry run: lab-mean-context" in res.stdout, res.stderr
