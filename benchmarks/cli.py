@@ -26,6 +26,14 @@ def _split_help(readout: str | None = None) -> str:
                      for e in TASKS.entries() if readout is None or e.info.get("readout") == readout)
 
 
+def _dev_split_help() -> str:
+    from pjbench.benchmarks.tasks import TASKS
+
+    return "; ".join(f"{e.name}: {e.info.get('dev_split') or 'none (context fixed)'}"
+                     + (" (for HeldOut: Main)" if "HeldOut" in str(e.info.get("splits")) else "")
+                     for e in TASKS.entries() if e.info.get("readout") == "surprise")
+
+
 def _user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -113,7 +121,8 @@ def main() -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Video-decoding worker processes. Default: cores-1, at most 4.")
 @click.option("--context", type=click.IntRange(min=1), default=None,
               help="Fix the context length (frames). Default: chosen on the dev split, never on the reported one.")
-@click.option("--dev-split", default=None, help="Split for choosing context/threshold. Default: Debug (HeldOut: Main).")
+@click.option("--dev-split", default=None,
+              help=f"Split for choosing context/threshold (never the reported one). Default: {_dev_split_help()}.")
 @click.option("--frame-step", type=click.IntRange(min=1), default=None,
               help="Keep every k-th frame (replaces the model's fps-based sampling; needed for frame folders).")
 @click.option("--window", type=click.IntRange(min=2), default=None, help="Window length in sampled frames. Default: the model's.")
