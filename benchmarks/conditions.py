@@ -106,13 +106,10 @@ def file_conditions(path: str | os.PathLike) -> list[str]:
         except Exception:  # the decoding step names it
             return []
     try:
-        with av.open(str(path)) as container:
-            s = container.streams.video[0]
-            width, height = s.width, s.height
-        ft = frame_times(path)
+        ft = frame_times(path)  # one open: header size and packet timestamps
     except Exception:  # VideoError or av's own: the decoding step names it
         return []
-    return frame_conditions(width, height, bool(ft is not None and ft.vfr))
+    return frame_conditions(ft.width, ft.height, ft.vfr) if ft is not None else []
 
 
 def conditions_by_path(paths: Iterable[str | os.PathLike]) -> dict[str, list[str]]:

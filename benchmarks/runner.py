@@ -81,20 +81,21 @@ class ClipDataset(torch.utils.data.Dataset):
                                            str | None, list[str]]:
         item = self.items[i]
         fp = None
-        conditions = file_conditions(item.path)
         try:
             if self.store is not None and self.store.enabled:
                 fp = video_fingerprint(item.path)
                 if self.read_cache:
                     cached = self.store.get(fp)
-                    if cached is not None:
-                        return i, fp, cached, None, None, conditions
+                    if cached is not None:  # its conditions were stored with it (reading them costs a demux)
+                        conditions = _cached_conditions(cached)
+                        return (i, fp, cached, None, None,
+                                file_conditions(item.path) if conditions is None else conditions)
             frames = decode_video(item.path, frame_step=self.pp.frame_step, sample_fps=self.pp.sample_fps)
-            return i, fp, None, preprocess(frames, self.pp), None, conditions
+            return i, fp, None, preprocess(frames, self.pp), None, file_conditions(item.path)
         except VideoError as exc:
-            return i, fp, None, None, str(exc), conditions
+            return i, fp, None, None, str(exc), []
         except PjbenchError as exc:  # e.g. the file vanished before fingerprinting
-            return i, fp, None, None, str(exc), conditions
+            return i, fp, None, None, str(exc), []
 
 
 def _as_is(sample: Any) -> Any:
@@ -105,8 +106,21 @@ def _default_workers() -> int:
     return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
-def _surprise_to_arrays(surprise: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
-    return {f"c{c}": np.asarray(v, dtype=np.float32) for c, v in surprise.items()}
+# A cache entry also holds the video's condition tags (facts about the file, the same for every model), as
+# UTF-8 JSON bytes, so a warm run need not read the file's timestamps again.
+_CONDITIONS_KEY = "conditions_json"
+
+
+def _surprise_to_arrays(surprise: dict[int, np.ndarray], conditions: list[str] | None = None) -> dict[str, np.ndarray]:
+    arrays = {f"c{c}": np.asarray(v, dtype=np.float32) for c, v in surprise.items()}
+    if conditions is not None:
+        arrays[_CONDITIONS_KEY] = np.frombuffer(json.dumps(conditions).encode(), dtype=np.uint8)
+    return arrays
+
+
+def _cached_conditions(arrays: dict[str, np.ndarray]) -> list[str] | None:
+    raw = arrays.get(_CONDITIONS_KEY)
+    return None if raw is None else list(json.loads(bytes(np.asarray(raw, dtype=np.uint8)).decode()))
 
 
 def _arrays_to_surprise(arrays: dict[str, np.ndarray], cfg: SurpriseConfig) -> dict[str, list[float]] | None:
@@ -208,7 +222,7 @@ def score_split(
                         result = {str(c): [float(x) for x in v] for c, v in surprise.items()}
                         origin[item.name] = "computed"
                         if store is not None and fp is not None:
-                            store.put(fp, _surprise_to_arrays(surprise), meta={"name": item.name})
+                            store.put(fp, _surprise_to_arrays(surprise, item_conditions), meta={"name": item.name})
             if error is not None or result is None:
                 skipped[item.name] = {"name": item.name, "path": str(item.path), "reason": error}
                 row = {"name": item.name, "path": str(item.path), "skip": error}

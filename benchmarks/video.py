@@ -41,12 +41,15 @@ class FrameTimes:
     times:    ``pts`` of every frame in presentation order, in ``time_base`` ticks (exact integers).
     rate:     the container's average frame rate (frames per second, exact), or ``None`` if unknown.
     vfr:      frame durations differ by more than timestamp rounding (one tick or 2 %): variable frame rate.
+    width, height: the frame size the stream header declares.
     """
 
     times: tuple[int, ...]
     time_base: Fraction
     rate: Fraction | None
     vfr: bool
+    width: int = 0
+    height: int = 0
 
 
 def frame_times(path: str | os.PathLike) -> FrameTimes | None:
@@ -63,6 +66,7 @@ def frame_times(path: str | os.PathLike) -> FrameTimes | None:
             pts = [pk.pts for pk in container.demux(stream) if pk.size]
             rate = stream.average_rate or stream.base_rate
             time_base = stream.time_base
+            width, height = int(stream.width or 0), int(stream.height or 0)
     except VideoError:
         raise
     except Exception as exc:  # av raises many types
@@ -72,7 +76,7 @@ def frame_times(path: str | os.PathLike) -> FrameTimes | None:
     times = tuple(sorted(pts))  # packets come in decode order; frames come out in presentation order
     diffs = np.diff(np.asarray(times, dtype=np.int64))
     vfr = bool(diffs.size and diffs.max() - diffs.min() > max(1.0, 0.02 * float(np.median(diffs))))
-    return FrameTimes(times, Fraction(time_base), Fraction(rate) if rate else None, vfr)
+    return FrameTimes(times, Fraction(time_base), Fraction(rate) if rate else None, vfr, width, height)
 
 
 def timestamp_targets(ft: FrameTimes, target_fps: float | Fraction) -> list[int]:
