@@ -147,7 +147,7 @@ class VideoCheck:
 
 def check_video(path: str | os.PathLike, proto: ModelProtocol) -> VideoCheck:
     """Decode ``path`` fully (truncation), count the frames ``proto`` keeps and list its conditions."""
-    from pjbench.benchmarks.video import frame_times, probe_video, read_frame_folder, sampled_count
+    from pjbench.benchmarks.video import probe_video, read_frame_folder, sampled_count
 
     path = Path(path)
     try:
@@ -159,12 +159,10 @@ def check_video(path: str | os.PathLike, proto: ModelProtocol) -> VideoCheck:
                               conditions=frame_conditions(first.shape[2], first.shape[1], False))
         info = probe_video(path)
         sampled = sampled_count(path, proto.frame_step, proto.sample_fps)
-        ft = frame_times(path)
     except (DataError, PjbenchError) as exc:  # VideoError names the file
         return VideoCheck(str(path), error=str(exc))
     return VideoCheck(str(path), width=info.width, height=info.height, decoded=info.decoded or info.frames,
-                      sampled=sampled, conditions=frame_conditions(info.width, info.height,
-                                                                   bool(ft is not None and ft.vfr)))
+                      sampled=sampled, conditions=frame_conditions(info.width, info.height, info.vfr))
 
 
 def check_videos(paths: Iterable[str | os.PathLike], proto: ModelProtocol) -> list[VideoCheck]:
