@@ -10,7 +10,8 @@ from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.tasks import TASKS, ValidationReport
 
 
-SURPRISE_ONLY_OPTIONS = ("context", "frame_step", "window", "stride", "contexts", "max_context_mode", "dtype", "compile")
+SURPRISE_ONLY_OPTIONS = ("context", "frame_step", "window", "stride", "contexts", "max_context_mode", "dtype", "compile",
+                         "protocol")
 PROBE_ONLY_OPTIONS = ("text_encoder", "folds", "n_frames", "pooled_grid", "controls", "grid", "probe_config")
 
 
@@ -46,6 +47,14 @@ def evaluate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *
     from pjbench.benchmarks.runner import evaluate as _evaluate
 
     return _evaluate(model, data_root, out, task=task, **kwargs)
+
+
+def ablate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, **kwargs: Any):
+    """The model under the corrected protocol, as-published, and one published deviation at a time, with the
+    paired difference vs corrected; see :func:`pjbench.benchmarks.ablate.ablate`. Returns ``(Ablation, path)``."""
+    from pjbench.benchmarks.ablate import ablate as _ablate
+
+    return _ablate(model, data_root, out, **kwargs)
 
 
 def merge(out: str | os.PathLike, *, shards: int | None = None, progress: bool = True):

@@ -109,8 +109,13 @@ def main() -> None:
 @click.option("--batch-size", default="8", show_default=True, callback=_batch_size, metavar="N|auto",
               help="Windows per forward pass, or `auto`: start at 32 and halve on out-of-memory (the size that fits "
                    "is kept and recorded).")
-@click.option("--dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
-              help="Compute dtype of the forward passes (autocast; fp16: CUDA only). Part of the protocol and cache key.")
+@click.option("--dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
+              help="Compute dtype of the forward passes (autocast; fp16: CUDA only). Part of the protocol and cache key. "
+                   "Default: fp32 (--protocol as-published: bf16, as the published config).")
+@click.option("--protocol", type=click.Choice(["corrected", "as-published"]), default="corrected", show_default=True,
+              help="Surprise tasks: `as-published` reproduces the published code's numbers, bugs included (224-px token "
+                   "masks, zero-padded rows, no antialias, bf16, positional Debug pairing, context picked on the "
+                   "reported split: optimistic). See `pjbench ablate` and the README's differences table.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (where it supports it).")
 @click.option("--dry-run", is_flag=True,
               help="Print the planned work (videos, windows, forward passes, tokens), the feature-cache and --out "
@@ -162,7 +167,7 @@ def main() -> None:
 @_user_errors
 def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, device, seed, workers, context, dev_split,
              frame_step, window, stride, contexts, max_context_mode, n_boot, overwrite, model_args, cache_dir, no_cache,
-             text_encoder, folds, n_frames, pooled_grid, no_control, quiet, dtype, compile_, dry_run, **scale):
+             text_encoder, folds, n_frames, pooled_grid, no_control, quiet, dtype, compile_, dry_run, protocol, **scale):
     """Score a model on a task and write results.json + items.jsonl to --out.
 
     On K GPUs: `torchrun --nproc-per-node K -m pjbench.benchmarks.cli eval ... --device cuda` (one shard per
@@ -177,7 +182,8 @@ def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, 
         contexts=contexts, max_context_mode=max_context_mode, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
         model_args=model_args, cache=not no_cache, cache_dir=cache_dir, text_encoder=text_encoder, folds=folds,
         n_frames=n_frames, pooled_grid=pooled_grid, controls=() if no_control else None,
-        dtype=None if dtype == "fp32" else dtype, compile=compile_ or None,  # None: the default of either readout
+        dtype=dtype, compile=compile_ or None,  # None: the default of either readout
+        protocol=None if protocol == "corrected" else protocol,
     )
     _surprise_only_speed_options(task, kw)
     if dry_run:
@@ -207,7 +213,8 @@ def _surprise_only_speed_options(task, kw) -> None:
     if readout == "surprise":
         return
     given = [flag for flag, on in (("--dtype", kw["dtype"]), ("--compile", kw["compile"]),
-                                   ("--batch-size auto", kw["batch_size"] == "auto")) if on]
+                                   ("--batch-size auto", kw["batch_size"] == "auto"),
+                                   ("--protocol", kw.get("protocol"))) if on]
     if given:
         raise PjbenchError(f"{', '.join(given)}: options of surprise tasks; task {task} is scored by a {readout} readout")
 
@@ -283,6 +290,11 @@ def _echo_surprise_results(results, path, out) -> None:
                    f"{100 * head.value:.1f} [{100 * head.ci_low:.1f}, {100 * head.ci_high:.1f}] over {head.n} pairs "
                    f"(chance {100 * head.chance:.0f}); context {results.protocol['context_selection']['selected']} "
                    f"({results.protocol['context_selection']['rule']})")
+    if results.protocol.get("name") not in (None, "corrected"):
+        click.echo(f"protocol: {results.protocol['name']}")
+    if results.protocol.get("optimistic"):
+        click.echo("warning: the context length and threshold were picked on the reported split (as the published "
+                   "tables): the numbers are optimistic", err=True)
     t = results.task
     if t.get("n_from_cache") or t.get("n_from_previous_run"):
         click.echo(f"{t['n_computed']} of {t['n_scored']} videos computed; {t['n_from_cache']} served from the feature "
@@ -352,6 +364,52 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
         click.echo(f"waiting for shard(s) {', '.join(map(str, outcome.pending))} of {outcome.shard.count}; the last "
                    f"shard to finish merges, or run `pjbench merge --out {out}`")
     return ()
+
+
+@main.command("ablate")
+@click.option("--model", "-m", required=True, help="Registered model name (see `pjbench list`).")
+@click.option("--checkpoint", default=None, help="As for `eval` (an official V-JEPA 2 .pt gets the encoder-split row).")
+@click.option("--task", "-t", default="intphys2", show_default=True, help="A surprise task.")
+@click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for one run per protocol, ablation.json and ablation.md.")
+@click.option("--split", default=None, help="Split to report (default: the task's).")
+@click.option("--deviation", "deviations", multiple=True,
+              help="Only these deviations (repeatable): masks, padding, antialias, dtype, encoder-split, "
+                   "context-selection, debug-pairing. Default: all.")
+@click.option("--model-arg", "model_args", multiple=True, callback=_model_args, metavar="KEY=VALUE",
+              help="Extra argument for the model's factory (repeatable), as for `eval`.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N pairs of the reported split.")
+@click.option("--window", type=click.IntRange(min=2), default=None, help="Window length in sampled frames.")
+@click.option("--stride", type=click.IntRange(min=1), default=None, help="Window stride in sampled frames.")
+@click.option("--contexts", callback=_int_list, default=None, help="Comma-separated context lengths.")
+@click.option("--frame-step", type=click.IntRange(min=1), default=None, help="Keep every k-th frame.")
+@click.option("--batch-size", default="8", show_default=True, callback=_batch_size, metavar="N|auto",
+              help="Windows per forward pass.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="Video-decoding worker processes.")
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Feature cache root.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_user_errors
+def ablate_cmd(model, checkpoint, task, data_root, out, split, deviations, model_args, limit, window, stride, contexts,
+               frame_step, batch_size, device, workers, n_boot, seed, cache_dir, quiet):
+    """What each fix of the published surprise protocol changes: the model under the corrected protocol, as
+    published, and one published deviation at a time, with pairwise accuracy and the paired difference vs
+    corrected (95 % cluster-bootstrap CI by scene). Runs share the feature cache."""
+    from pjbench.benchmarks.api import ablate
+
+    if not data_root.is_dir():
+        raise PjbenchError(f"--data-root {data_root}: no such directory")
+    ablation, path = ablate(model, data_root, out, task=task, split=split, deviations=deviations, checkpoint=checkpoint,
+                            model_args=model_args, limit=limit, window=window, stride=stride, contexts=contexts,
+                            frame_step=frame_step, batch_size=batch_size, device=device, workers=workers,
+                            n_boot=n_boot, seed=seed, cache_dir=cache_dir, progress=not quiet,
+                            command="pjbench ablate " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["ablate"] else None)
+    click.echo(ablation.table())
+    click.echo(f"ablation: {path}")
+    click.echo(f"table: {path.parent / 'ablation.md'}")
 
 
 @main.command("merge")

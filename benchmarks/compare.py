@@ -322,8 +322,8 @@ def _get(d: Any, *path: str) -> Any:
 
 
 def protocol_signature(results: RunResults) -> dict[str, Any]:
-    """The settings under which two runs' numbers are comparable at all: schema, task, split, temporal
-    sampling, window/stride/contexts, context-selection rule, dev split. Model-specific settings (its
+    """The settings under which two runs' numbers are comparable at all: schema, protocol name
+    (``--protocol``), task, split, temporal sampling, window/stride/contexts, context-selection rule, dev split. Model-specific settings (its
     native resolution, patch, normalisation) are not in here; see :func:`protocol_differences`."""
     pre = _get(results.model, "preprocessing") or {}
     p = results.protocol or {}
@@ -331,6 +331,7 @@ def protocol_signature(results: RunResults) -> dict[str, Any]:
         else (f"every {pre.get('frame_step')}" if pre.get("frame_step") is not None else None)
     return {
         "schema version": results.schema_version,
+        "protocol": p.get("name"),  # corrected / as-published / one ablation deviation: never ranked together
         "task": results.task.get("name"),
         "split": results.task.get("split"),
         "frame sampling": sampling,

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from pjbench.benchmarks.cache import CacheStore, FeatureCache, model_identity, video_fingerprint
 from pjbench.benchmarks.conditions import count_conditions, file_conditions
 from pjbench.benchmarks.errors import PjbenchError, VideoError
+from pjbench.benchmarks.protocol import Protocol, check_published_masks, named
 from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
 from pjbench.benchmarks.results import (
     ITEMS_FILE,
@@ -48,6 +49,7 @@ from pjbench.probes.surprise import (
     SurpriseConfig,
     compile_model,
     plan_surprise,
+    prefix_contexts,
     scores_at,
     video_surprise,
 )
@@ -239,15 +241,28 @@ def score_split(
 
 def build_records(items: Sequence[VideoItem], surprise: dict[str, dict[str, list[float]]], context: int,
                   origin: dict[str, str] | None = None,
-                  conditions: dict[str, list[str]] | None = None) -> list[ItemRecord]:
+                  conditions: dict[str, list[str]] | None = None, pad: str = "none") -> list[ItemRecord]:
+    """One record per scored item, its ``scores`` aggregated at ``context``: over its own windows
+    (``pad="none"``), or, as the published ``compute_metrics``, over its row zero-padded to the longest row
+    of these items (``pad="zero"``: :func:`pjbench.intphys2.metrics.aggregate_padded`)."""
+    scored = [it for it in items if it.name in surprise]
+    if pad == "zero":
+        from pjbench.intphys2.metrics import aggregate_padded  # the published convention lives with its metric
+
+        rows = [surprise[it.name].get(context, surprise[it.name].get(str(context))) for it in scored]
+        if any(r is None for r in rows):
+            raise KeyError(f"no surprise computed at context {context}")
+        padded = {how: aggregate_padded(rows, how) for how in ("avg", "max")}
+        scores = [{how: float(padded[how][i]) for how in padded} for i in range(len(scored))]
+    elif pad == "none":
+        scores = [scores_at(surprise[it.name], context) for it in scored]
+    else:
+        raise ValueError(f"pad must be 'none' or 'zero', got {pad!r}")
     records = []
-    for it in items:
-        if it.name not in surprise:
-            continue
-        s = surprise[it.name]
+    for it, sc in zip(scored, scores):
         records.append(ItemRecord(
             name=it.name, split=it.split, path=str(it.path), label=it.label, pair_id=it.pair_id,
-            cluster=it.cluster, strata=dict(it.strata), surprise=s, scores=scores_at(s, context),
+            cluster=it.cluster, strata=dict(it.strata), surprise=surprise[it.name], scores=sc,
             from_cache=bool(origin and origin.get(it.name, "computed") != "computed"),
             conditions=list((conditions or {}).get(it.name, [])),
         ))
@@ -310,6 +325,7 @@ class _Plan:
     started_at: str
     t0: float
     sizer: BatchSizer  # one per run: shared by the dev and the reported split
+    protocol: Protocol = Protocol()
     compile: bool = False  # asked for
     compiled: bool = False  # done (the model has a ``compile`` method)
 
@@ -319,12 +335,15 @@ def _plan(model: str, data_root: str | os.PathLike, out: Path | None, *, task: s
           context: int | None, frame_step: int | None, window: int | None, stride: int | None,
           contexts: Sequence[int] | None, max_context_mode: bool | None, dev_split: str | None, n_boot: int,
           overwrite: str, cache: bool, cache_dir: str | os.PathLike | None, model_args: dict[str, Any] | None,
-          dtype: str | None = "fp32", compile: bool = False, computes: bool = True) -> _Plan:
+          dtype: str | None = None, compile: bool = False, computes: bool = True,
+          protocol: str | Protocol = "corrected") -> _Plan:
     """``computes=False``: this process runs no forward pass (a merge), so the dtype is not checked against
     the device (the shards ran it elsewhere) and nothing is compiled."""
     t0 = time.time()
     if overwrite not in OVERWRITE_MODES:
         raise PjbenchError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
+    proto = named(protocol or "corrected") if isinstance(protocol, (str, type(None))) else protocol
+    model_args, dtype = _protocol_model_args(proto, model_args, dtype)
     device = _check_device(device)
     sizer = BatchSizer(batch_size)
     dtype = check_dtype(dtype, device) if computes else (dtype or "fp32")
@@ -347,12 +366,19 @@ def _plan(model: str, data_root: str | os.PathLike, out: Path | None, *, task: s
     check_model_readouts(model, getattr(enc.info, "readouts", ("surprise",)), task, task_obj.readout)
     if frame_step is not None:  # a fixed step replaces the model's fps-based sampling
         enc.preprocessing = dataclasses.replace(enc.preprocessing, frame_step=frame_step, sample_fps=None)
+    if not proto.antialias:
+        enc.preprocessing = dataclasses.replace(enc.preprocessing, antialias=False)
+    mask_grid = _published_mask_grid(proto, enc, model)
     cfg = SurpriseConfig.for_model(enc.preprocessing, window=window, stride=stride, contexts=contexts,
-                                   max_context_mode=max_context_mode, dtype=dtype)
+                                   max_context_mode=max_context_mode, dtype=dtype, mask_grid=mask_grid)
     if context is not None and context not in cfg.contexts:
         cfg = SurpriseConfig.for_model(enc.preprocessing, window=cfg.window, stride=cfg.stride,
                                        contexts=(*cfg.contexts, context), max_context_mode=cfg.max_context_mode,
-                                       dtype=cfg.dtype)
+                                       dtype=cfg.dtype, mask_grid=mask_grid)
+    if mask_grid is not None:
+        pp = enc.preprocessing
+        check_published_masks(pp.resolution, cfg.window, (*cfg.contexts, *prefix_contexts(cfg)), pp.patch,
+                              pp.tubelet, model)
     compiled = compile_model(enc) if compile and computes else False
 
     # Dev split: where hyper-parameters (context length, thresholds) are chosen. Never the reported one.
@@ -372,12 +398,44 @@ def _plan(model: str, data_root: str | os.PathLike, out: Path | None, *, task: s
         "task": task, "split": split, "dev_split": dev_split, "limit": limit, "data_fingerprint": data_fp,
         "dev_fingerprint": fingerprint_items(dev_items) if dev_items else None,
         "model": enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "protocol": cfg.to_dict(),
+        "protocol_name": proto.name, "protocol_deviations": proto.to_dict(),
     }
     return _Plan(task=task, task_obj=task_obj, split=split, dev_split=dev_split, items=items, dev_items=dev_items,
                  n_in_split=n_in_split, enc=enc, cfg=cfg, run_config=run_config, data_fp=data_fp,
                  data_root=str(Path(data_root).resolve()), limit=limit, context=context, device=device, seed=seed,
                  n_boot=n_boot, batch_size=batch_size, cache=cache, cache_dir=cache_dir, started_at=started_at, t0=t0,
-                 sizer=sizer, compile=bool(compile), compiled=compiled)
+                 sizer=sizer, protocol=proto, compile=bool(compile), compiled=compiled)
+
+
+def _protocol_model_args(proto: Protocol, model_args: dict[str, Any] | None,
+                         dtype: str | None) -> tuple[dict[str, Any], str | None]:
+    """The model arguments and dtype a protocol implies; explicit options that contradict it are refused."""
+    args = dict(model_args or {})
+    if not proto.encoder_split:
+        if args.get("context_encoder", "target_encoder") != "target_encoder":
+            raise PjbenchError(f"--protocol {proto.name} encodes the context with target_encoder; drop --model-arg "
+                               f"context_encoder={args['context_encoder']}")
+        args["context_encoder"] = "target_encoder"
+    elif proto.name == "as-published" and args.get("context_encoder") == "target_encoder":
+        raise PjbenchError("--protocol as-published uses the official encoder split (context from encoder); drop "
+                           "--model-arg context_encoder=target_encoder")
+    if proto.dtype is not None:
+        if dtype is not None and dtype != proto.dtype:
+            raise PjbenchError(f"--protocol {proto.name} runs in {proto.dtype} (the published config); drop --dtype {dtype}")
+        dtype = proto.dtype
+    return args, dtype
+
+
+def _published_mask_grid(proto: Protocol, enc: Any, model: str) -> int | None:
+    """224 under the published masks, for a model that implements them; else a clear refusal."""
+    if not proto.mask_grid_224:
+        return None
+    if not hasattr(enc, "set_mask_grid"):
+        raise PjbenchError(f"--protocol {proto.name}: model {model} has no published token-mask convention (the "
+                           "published surprise loop is V-JEPA 2's); use --protocol corrected")
+    from pjbench.benchmarks.protocol import PUBLISHED_GRID_PX
+
+    return PUBLISHED_GRID_PX
 
 
 def _pin(plan: _Plan) -> bool:
@@ -453,11 +511,20 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
     if not surprise:
         raise PjbenchError(f"no video of {split} could be scored; first problem: {skipped[0]['reason'] if skipped else '?'}")
 
+    proto = plan.protocol
+    pad = "zero" if proto.zero_pad else "none"
     selection: dict[str, Any]
     if context is not None:
         chosen, selection = context, {"rule": "fixed", "selected": context, "why": "--context given"}
+    elif proto.context_on_reported and any(it.label is not None for it in items):
+        by_c = {c: build_records(items, surprise, c, pad=pad) for c in cfg.contexts}
+        chosen, scores = select_context(task_obj, by_c)
+        selection = {"rule": "reported", "split": split, "selected": chosen, "criterion": task_obj.selection_criterion,
+                     "scores": scores, "optimistic": True,
+                     "why": f"--protocol {proto.name}: best context picked on the reported split, as the published "
+                            "tables do (optimistic: the number is selected on the data it reports)"}
     elif dev_items and dev_surprise and any(it.label is not None for it in dev_items):
-        by_c = {c: build_records(dev_items, dev_surprise, c) for c in cfg.contexts}
+        by_c = {c: build_records(dev_items, dev_surprise, c, pad=pad) for c in cfg.contexts}
         chosen, dev_scores = select_context(task_obj, by_c)
         selection = {"rule": "dev", "dev_split": dev_split, "selected": chosen, "criterion": task_obj.selection_criterion,
                      "dev_scores": dev_scores}
@@ -465,10 +532,14 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
         chosen = cfg.contexts[(len(cfg.contexts) - 1) // 2]
         selection = {"rule": "fixed", "selected": chosen, "why": "no separate labelled dev split; default = middle context"}
 
-    records = build_records(items, surprise, chosen, origin=origin, conditions=conditions)
-    dev_records = build_records(dev_items, dev_surprise, chosen, conditions=dev_conditions) if dev_items else []
-    thresholds = task_obj.thresholds(dev_records) if dev_records else {}
-    if thresholds:
+    records = build_records(items, surprise, chosen, origin=origin, conditions=conditions, pad=pad)
+    dev_records = build_records(dev_items, dev_surprise, chosen, conditions=dev_conditions, pad=pad) if dev_items else []
+    thresholds = task_obj.thresholds(dev_records) if dev_records and not proto.context_on_reported else {}
+    if proto.context_on_reported:
+        threshold = {"value": None, "source": split, "optimistic": True,
+                     "rule": "fitted on the reported split's possible videos, as the published compute_metrics "
+                             f"(--protocol {proto.name}; optimistic)"}
+    elif thresholds:
         threshold = {"value": thresholds, "source": dev_split, "rule": "90th percentile of the possible videos' score"}
     else:
         threshold = {"value": None, "source": split,
@@ -494,8 +565,11 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
                  "compile": {"requested": plan.compile, "compiled": plan.compiled},
                  "pin_memory": _pin(plan)})
     n_origin = {k: sum(1 for r in records if origin.get(r.name) == k) for k in ("computed", "cache", "previous_run")}
-    protocol = {"readout": task_obj.readout, **cfg.to_dict(), "context_selection": selection, "threshold": threshold,
-                "n_boot": n_boot, "ci_level": 0.95, "batch_size": plan.sizer.to_dict()}
+    protocol = {"readout": task_obj.readout, "name": proto.name, **cfg.to_dict(), "context_selection": selection,
+                "threshold": threshold, "n_boot": n_boot, "ci_level": 0.95, "batch_size": plan.sizer.to_dict(),
+                "deviations": proto.to_dict(), "optimistic": proto.optimistic,
+                "encoders": {"context": enc.info.extra.get("context_encoder"),
+                             "targets": enc.info.extra.get("target_encoder"), "note": enc.info.extra.get("encoders")}}
     results = RunResults(
         task={"name": plan.task, "split": split, "data_root": plan.data_root, "data_fingerprint": plan.data_fp,
               "limit": plan.limit, "n_items": plan.n_in_split, "n_selected": len(items), "n_scored": len(records),
@@ -543,8 +617,9 @@ def evaluate(
     cache_dir: str | os.PathLike | None = None,
     model_args: dict[str, Any] | None = None,
     require_shards: int | None = None,
-    dtype: str | None = "fp32",
+    dtype: str | None = None,
     compile: bool = False,
+    protocol: str | Protocol = "corrected",
 ) -> tuple[RunResults, Path]:
     """Score ``model`` on ``task``/``split`` under ``data_root``; write ``results.json`` + ``items.jsonl`` to ``out``.
 
@@ -568,6 +643,11 @@ def evaluate(
     memory. These change no number beyond float rounding. ``dtype`` ``fp32``/``bf16``/``fp16`` is the
     autocast compute dtype (``fp16``: CUDA only); it does move the numbers, so it is part of the protocol,
     of the run configuration and of the cache key. :func:`plan_eval` counts the work before a run.
+
+    ``protocol``: ``"corrected"`` (default) or ``"as-published"`` (the published code's numbers, bugs
+    included), or a :class:`~pjbench.benchmarks.protocol.Protocol` with single deviations (``pjbench
+    ablate``); its name is in the run configuration and ``results.protocol.name``, and the deviations that
+    change per-video surprise (masks, antialias, dtype, encoders) are in the cache key.
     Returns ``(results, path to results.json)``.
     """
     out = Path(out)
@@ -575,7 +655,8 @@ def evaluate(
                  batch_size=batch_size, device=device, seed=seed, context=context, frame_step=frame_step,
                  window=window, stride=stride, contexts=contexts, max_context_mode=max_context_mode,
                  dev_split=dev_split, n_boot=n_boot, overwrite=overwrite, cache=cache, cache_dir=cache_dir,
-                 model_args=model_args, dtype=dtype, compile=compile, computes=not require_shards)
+                 model_args=model_args, dtype=dtype, compile=compile, computes=not require_shards,
+                 protocol=protocol)
     if require_shards:
         return _merge_shards(plan, out, require_shards, workers=workers, progress=progress)
     _prepare_out(out, plan.run_config, overwrite)
@@ -678,7 +759,7 @@ def run_shard(
 _PLAN_DEFAULTS: dict[str, Any] = dict(
     task="intphys2", split=None, checkpoint=None, limit=None, batch_size=8, device="cpu", seed=0, context=None,
     frame_step=None, window=None, stride=None, contexts=None, max_context_mode=None, dev_split=None, n_boot=1000,
-    cache=True, cache_dir=None, model_args=None, dtype="fp32", compile=False,
+    cache=True, cache_dir=None, model_args=None, dtype=None, compile=False, protocol="corrected",
 )
 
 

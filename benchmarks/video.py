@@ -252,7 +252,7 @@ def sampled_count(path: str | os.PathLike, frame_step: int = 1, sample_fps: floa
 def preprocess(frames: "np.ndarray | torch.Tensor", pp: "Preprocessing") -> "torch.Tensor":
     """``uint8 (T, H, W, 3)`` -> normalised ``float32 (T, 3, R, R)`` for ``pp.resolution = R``.
 
-    Short side resized to ``round(R / crop_pct)`` (bilinear, antialiased), center crop to ``R``, scaled to
+    Short side resized to ``round(R / crop_pct)`` (bilinear, antialiased unless ``pp.antialias`` is off), center crop to ``R``, scaled to
     [0, 1], then ImageNet-style mean/std. The same function serves every encoder; only ``pp`` differs.
     """
     import torch
@@ -267,7 +267,7 @@ def preprocess(frames: "np.ndarray | torch.Tensor", pp: "Preprocessing") -> "tor
     scale = short / min(h, w)
     new_h, new_w = max(pp.resolution, round(h * scale)), max(pp.resolution, round(w * scale))
     if (new_h, new_w) != (h, w):
-        x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=pp.antialias, align_corners=False)
     top, left = (new_h - pp.resolution) // 2, (new_w - pp.resolution) // 2
     x = x[:, :, top : top + pp.resolution, left : left + pp.resolution]
     mean = torch.tensor(pp.mean, dtype=x.dtype).view(1, 3, 1, 1)

@@ -34,6 +34,7 @@ class Preprocessing:
                 same protocol runs on 60 fps releases and lower-fps synthetic suites alike.
     tubelet:    frames per temporal token; patch: pixels per spatial token side.
     mean/std:   per-channel normalisation applied after scaling pixels to [0, 1].
+    antialias:  antialias the bilinear resize (``False``: the published IntPhys 2 code's plain bilinear).
     """
 
     resolution: int
@@ -45,6 +46,7 @@ class Preprocessing:
     crop_pct: float = 1.0
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    antialias: bool = True
 
     def __post_init__(self) -> None:
         if self.resolution % self.patch:
@@ -69,6 +71,8 @@ class Preprocessing:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
+        if self.antialias:  # the default is left out so that cache keys written before the field existed stay valid
+            del d["antialias"]
         return d
 
 

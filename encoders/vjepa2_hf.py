@@ -4,13 +4,15 @@ Surprise needs an honest predictor step: the one-call ``VJEPA2Model(...)`` API e
 then gathers the context tokens, so those tokens have already seen the future. Here the context frames
 are encoded alone, then ``model.predictor`` predicts the future tokens from them; targets are the
 full-window encoding, LayerNormed (no affine) as in the official IntPhys 2 eval. Token indices come from
-the model's real grid (``crop_size // patch_size``), never from a hard-coded 224-px grid.
+the model's real grid (``crop_size // patch_size``); the published 224-px masks only under
+``--protocol as-published`` (:meth:`VJEPA2Surprise.set_mask_grid`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from pjbench.benchmarks.errors import PjbenchError
+from pjbench.benchmarks.protocol import PUBLISHED_DTYPE, published_token_counts
 from pjbench.encoders.base import ModelInfo, Preprocessing, count_params
 
 DEFAULT_CHECKPOINT = "facebook/vjepa2-vitl-fpc64-256"
@@ -115,8 +118,15 @@ def run_predictor_many(predictor: Any, groups: list[tuple[torch.Tensor, torch.Te
 class VJEPA2Surprise:
     """Wraps a ``transformers.VJEPA2Model`` as a :class:`pjbench.encoders.base.PredictiveEncoder`.
 
-    HF checkpoints hold one encoder (converted from the official ``target_encoder``): it encodes both the
-    context and the targets, as in the official IntPhys evaluation of the hub models.
+    ``model.encoder`` encodes the targets; ``context_encoder`` (another ``VJEPA2Encoder`` of the same
+    config, e.g. an official ``.pt``'s online ``encoder``) encodes the context, ``None`` = ``model.encoder``.
+    HF checkpoints hold one encoder (the online ``encoder``: transformers converts the torch.hub model,
+    which loads ``encoder``), so with them one encoder serves both, unlike the official IntPhys 2 eval
+    (context ``encoder``, targets ``target_encoder``); ``info.extra`` says which encoder did what.
+
+    ``set_mask_grid(224)`` reproduces the published token masks (``--protocol as-published``): context and
+    target tokens are the raster indices a 224-px grid implies, read on the real grid, and each encoder
+    sees only its tokens (:func:`pjbench.benchmarks.protocol.published_token_counts`).
 
     Readouts: ``surprise`` (``targets``/``predict``, always the last encoder layer) and ``features``
     (``encode``). ``layer`` picks the block ``encode`` reads: ``None`` = the last block (the model output),
@@ -125,10 +135,16 @@ class VJEPA2Surprise:
     the official ``VisionTransformer(out_layers=...)`` readout does.
     """
 
+    #: the forward dtype of the published V-JEPA 2 IntPhys 2 config (``use_bfloat16: true``)
+    published_dtype = PUBLISHED_DTYPE
+
     def __init__(self, model: Any, info: ModelInfo, device: str = "cpu", frames: int = 48, mask_index: int = 0,
-                 layer: int | None = None):
+                 layer: int | None = None, context_encoder: Any = None):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
+        self.context_encoder = (self.model.encoder if context_encoder is None
+                                else context_encoder.to(self.device).eval())
+        self.mask_grid: int | None = None
         self.config = model.config
         self.preprocessing = surprise_preprocessing(self.config, frames=frames)
         self.mask_index = mask_index
@@ -140,7 +156,9 @@ class VJEPA2Surprise:
         self._block = depth - 1 if layer is None else int(layer) % depth
         self.info = dataclasses.replace(
             info, readouts=("surprise", "features"),
-            extra={"context_encoder": "target_encoder (the one HF encoder)", **info.extra,
+            extra={"context_encoder": "encoder", "target_encoder": "encoder",
+                   "encoders": "one encoder for context and targets (HF checkpoints hold the online encoder only); "
+                               "the official eval takes the targets from target_encoder", **info.extra,
                    "predictor_mask_index": mask_index, "layer": self.layer,
                    "feature_block": self._block, "feature_norm": "encoder final LayerNorm"})
 
@@ -156,31 +174,63 @@ class VJEPA2Surprise:
             hidden = block(hidden, None)[0]
         return enc.layernorm(hidden)
 
-    @torch.inference_mode()
-    def _last(self, clips: torch.Tensor) -> torch.Tensor:
-        """The encoder output (last block, final norm): what the predictor was trained on."""
-        self._check(clips)
-        return self.model.encoder(pixel_values_videos=clips.to(self.device)).last_hidden_state
+    def set_mask_grid(self, grid_px: int | None) -> None:
+        """Build token masks for a ``grid_px``-px grid (the published code: 224) instead of the real one
+        (``None``). Refuses a grid whose masks would index past the real tokens (the published loop
+        crashes there)."""
+        if grid_px is not None:
+            res, patch = self.preprocessing.resolution, self.preprocessing.patch
+            if (grid_px / patch) ** 2 > (res // patch) ** 2:
+                raise PjbenchError(
+                    f"{self.info.name}: at {res} px the published {grid_px}-px token masks index past the "
+                    f"{(res // patch) ** 2} tokens per tubelet (the published loop crashes); use --protocol corrected")
+        self.mask_grid = grid_px
+
+    def token_counts(self, n_frames: int, n_context_frames: int) -> tuple[int, int]:
+        """``(context tokens, window tokens)`` of a window of ``n_frames`` at this context: the real grid, or
+        the published masks' counts under :meth:`set_mask_grid`. Targets are tokens ``[n_context, n_window)``."""
+        tub = self.preprocessing.tubelet
+        if self.mask_grid is not None:
+            return published_token_counts(n_frames, n_context_frames, self.preprocessing.patch, tub, self.mask_grid)
+        per_step = self.preprocessing.tokens_per_frame_group()
+        return n_context_frames // tub * per_step, n_frames // tub * per_step
+
+    def _encode_prefix(self, encoder: Any, clips: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        """``encoder`` output for the first ``n_tokens`` raster tokens of ``clips``, the encoder seeing only
+        those tokens (the official masked forward: RoPE positions from the token indices on the real grid).
+        Whole tubelets take the plain forward of the frames they cover (the same tokens, bit for bit)."""
+        per_step, tub = self.preprocessing.tokens_per_frame_group(), self.preprocessing.tubelet
+        n_frames = min(clips.shape[1], math.ceil(n_tokens / per_step) * tub)
+        if n_tokens == n_frames // tub * per_step:
+            return encoder(pixel_values_videos=clips[:, :n_frames].to(self.device)).last_hidden_state
+        hidden = encoder.embeddings(clips[:, :n_frames].to(self.device))[:, :n_tokens]
+        pos = torch.arange(n_tokens, device=self.device).unsqueeze(0).expand(clips.shape[0], -1)
+        for block in encoder.layer:
+            hidden = block(hidden, pos)[0]
+        return encoder.layernorm(hidden)
 
     @torch.inference_mode()
     def targets(self, clips: torch.Tensor) -> torch.Tensor:
-        tokens = self._last(clips)
+        """LayerNormed target-encoder tokens of the window: all of them, or the published full mask's prefix."""
+        self._check(clips)
+        tokens = self._encode_prefix(self.model.encoder, clips, self.token_counts(clips.shape[1], 0)[1])
         return F.layer_norm(tokens, (tokens.size(-1),))
+
+    def _context_group(self, clips: torch.Tensor, c: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, t = clips.shape[:2]
+        tub = self.preprocessing.tubelet
+        if c % tub or not 0 < c < t:
+            raise ValueError(f"context of {c} frames must be a multiple of {tub} below {t}")
+        n_ctx, n_all = self.token_counts(t, c)
+        ctx_tokens = self._encode_prefix(self.context_encoder, clips, n_ctx)
+        return (ctx_tokens, torch.arange(n_ctx, device=self.device).unsqueeze(0).expand(b, -1),
+                torch.arange(n_ctx, n_all, device=self.device).unsqueeze(0).expand(b, -1))
 
     @torch.inference_mode()
     def predict(self, clips: torch.Tensor, n_context_frames: int) -> torch.Tensor:
+        """Context = the first ``n_context_frames`` frames' tokens, encoded alone by the context encoder."""
         self._check(clips)
-        b, t = clips.shape[:2]
-        tub = self.preprocessing.tubelet
-        if n_context_frames % tub or not 0 < n_context_frames < t:
-            raise ValueError(f"context of {n_context_frames} frames must be a multiple of {tub} below {t}")
-        per_step = self.preprocessing.tokens_per_frame_group()
-        n_ctx = n_context_frames // tub * per_step
-        n_all = t // tub * per_step
-        ctx_tokens = self._last(clips[:, :n_context_frames])
-        ctx_idx = torch.arange(n_ctx, device=self.device).unsqueeze(0).expand(b, -1)
-        tgt_idx = torch.arange(n_ctx, n_all, device=self.device).unsqueeze(0).expand(b, -1)
-        return run_predictor(self.model.predictor, ctx_tokens, ctx_idx, tgt_idx, self.mask_index)
+        return run_predictor(self.model.predictor, *self._context_group(clips, n_context_frames), self.mask_index)
 
     @torch.inference_mode()
     def predict_many(self, clips: torch.Tensor, contexts: list[int]) -> dict[int, torch.Tensor]:
@@ -188,18 +238,7 @@ class VJEPA2Surprise:
         frames, so prefixes of different lengths share nothing), then one predictor pass serves every
         context length (:func:`run_predictor_many`)."""
         self._check(clips)
-        b, t = clips.shape[:2]
-        tub = self.preprocessing.tubelet
-        per_step = self.preprocessing.tokens_per_frame_group()
-        n_all = t // tub * per_step
-        groups = []
-        for c in contexts:
-            if c % tub or not 0 < c < t:
-                raise ValueError(f"context of {c} frames must be a multiple of {tub} below {t}")
-            n_ctx = c // tub * per_step
-            groups.append((self._last(clips[:, :c]),
-                           torch.arange(n_ctx, device=self.device).unsqueeze(0).expand(b, -1),
-                           torch.arange(n_ctx, n_all, device=self.device).unsqueeze(0).expand(b, -1)))
+        groups = [self._context_group(clips, c) for c in contexts]
         return dict(zip(contexts, run_predictor_many(self.model.predictor, groups, self.mask_index)))
 
     def compile(self, **kwargs: Any) -> None:
@@ -207,6 +246,8 @@ class VJEPA2Surprise:
         ``dynamic=True`` by default: window batches and context lengths vary)."""
         kwargs.setdefault("dynamic", True)
         self.model.encoder.compile(**kwargs)
+        if self.context_encoder is not self.model.encoder:
+            self.context_encoder.compile(**kwargs)
         for layer in self.model.predictor.layer:
             layer.compile(**kwargs)
 
@@ -244,11 +285,13 @@ def _require_weights(loading: dict[str, Any], where: str) -> None:
 
 def load_vjepa2(checkpoint: str | None = None, device: str = "cpu", frames: int = 48, name: str = "vjepa2",
                 variant: Any = None, layer: int | None = None,
-                which_encoder: str = "target_encoder") -> VJEPA2Surprise:
+                context_encoder: str | None = None) -> VJEPA2Surprise:
     """Load ``VJEPA2Model`` from an HF id, a local ``save_pretrained`` directory, or an official training
     checkpoint file (``.pt``/``.pth``/``.tar``, see :mod:`pjbench.encoders.vjepa2_official`; ``variant``
     such as ``"vitl"``/``"vitg-384"`` names its architecture, ``None`` infers it from the weights).
-    ``layer`` selects the block :meth:`VJEPA2Surprise.encode` reads (features readout)."""
+    ``layer`` selects the block :meth:`VJEPA2Surprise.encode` reads (features readout). ``context_encoder``
+    (official ``.pt`` only): ``encoder`` (default, the official split) or ``target_encoder``; an HF
+    checkpoint holds one encoder, so it takes no other value there."""
     from transformers import VJEPA2Model
 
     checkpoint = checkpoint or DEFAULT_CHECKPOINT
@@ -260,7 +303,10 @@ def load_vjepa2(checkpoint: str | None = None, device: str = "cpu", frames: int 
             raise PjbenchError(f"{local}: a V-JEPA 2 checkpoint is a save_pretrained directory or an official "
                                f"training file ({'/'.join(OFFICIAL_SUFFIXES)}), not a {local.suffix or 'suffix-less'} file")
         return load_official_checkpoint(local, variant=variant, device=device, name=name, frames=frames,
-                                        which_encoder=which_encoder, layer=layer)
+                                        context_encoder=context_encoder or "encoder", layer=layer)
+    if context_encoder not in (None, "encoder"):
+        raise PjbenchError(f"context_encoder={context_encoder}: an HF checkpoint holds one encoder (the online "
+                           "`encoder`), which encodes context and targets; the encoder split needs an official .pt")
     if local.exists():
         if not (local / "config.json").is_file():
             raise PjbenchError(f"{local}: not a transformers checkpoint directory (no config.json)")
@@ -311,9 +357,13 @@ def build_tiny_random(seed: int = 0, **overrides: Any):
     return model.eval()
 
 
-def load_tiny_random(checkpoint: str | None = None, device: str = "cpu", seed: int = 0,
-                     layer: int | None = None) -> VJEPA2Surprise:
-    """Random-init tiny V-JEPA 2: exercises the full encoder + predictor path offline (scores ~ chance)."""
+def load_tiny_random(checkpoint: str | None = None, device: str = "cpu", seed: int = 0, layer: int | None = None,
+                     context_encoder: str | None = None) -> VJEPA2Surprise:
+    """Random-init tiny V-JEPA 2: exercises the full encoder + predictor path offline (scores ~ chance).
+    One encoder serves context and targets (as an HF checkpoint's)."""
+    if context_encoder not in (None, "encoder"):
+        raise PjbenchError(f"context_encoder={context_encoder}: vjepa2-tiny-random has one encoder (no target_encoder "
+                           "to split from)")
     if checkpoint:
         return load_vjepa2(checkpoint, device=device, name="vjepa2-tiny-random", layer=layer)
     model = build_tiny_random(seed)

@@ -323,39 +323,76 @@ def load_checkpoint_file(path: str | Path) -> Any:
         raise PjbenchError(f"{path}: cannot read as a torch checkpoint ({exc})") from None
 
 
-def load_official_checkpoint(path: str | Path, variant: str | Variant | None = None, device: str = "cpu",
-                             name: str = "vjepa2", frames: int = 48, which_encoder: str = "target_encoder",
-                             crop_size: int | None = None, layer: int | None = None, mask_index: int = 0):
+CONTEXT_ENCODERS = ("encoder", "target_encoder")
+
+
+def load_official_checkpoint(path: str | Path, variant: str | Variant | Mapping[str, Any] | None = None,
+                             device: str = "cpu", name: str = "vjepa2", frames: int = 48,
+                             context_encoder: str = "encoder", crop_size: int | None = None,
+                             layer: int | None = None, mask_index: int = 0):
     """An official V-JEPA 2 ``.pt`` -> :class:`pjbench.encoders.vjepa2_hf.VJEPA2Surprise`.
 
-    The chosen encoder (``target_encoder`` by default, else ``encoder``) encodes both the context and the
-    targets, as with the HF checkpoints (which were converted from ``target_encoder``).
+    Targets come from ``target_encoder`` (``encoder`` in files without one) and, by default, the context
+    from ``encoder``: the split of the official IntPhys 2 eval (IntPhys2 ``prediction_evals/app/vjepa/
+    modelcustom/default_wrapper.py``, config ``evals/intphys2/configs/vjepa_2.yaml``: ``checkpoint_key:
+    encoder`` / ``target_encoder``). ``context_encoder="target_encoder"`` encodes the context with the
+    target encoder too (pjbench's earlier behaviour). Which encoder did what is recorded in ``info.extra``
+    (``context_encoder``, ``target_encoder``); ``context_encoder`` as asked is part of the identity. The
+    features readout (``encode``) reads the target encoder.
     """
     from transformers import VJEPA2Model
+    from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
     from pjbench.encoders.base import ModelInfo, count_params
     from pjbench.encoders.vjepa2_hf import VJEPA2Surprise, hash_file
 
+    if context_encoder not in CONTEXT_ENCODERS:
+        raise PjbenchError(f"context_encoder must be one of {', '.join(CONTEXT_ENCODERS)}, got {context_encoder!r}")
+    if isinstance(variant, Mapping):
+        try:
+            variant = Variant(**variant)
+        except TypeError as exc:
+            raise PjbenchError(f"variant {dict(variant)!r}: not a V-JEPA 2 architecture ({exc})") from None
     path = Path(path).expanduser()
     if not path.is_file():
         raise PjbenchError(f"{path}: no such checkpoint file")
     ckpt = load_checkpoint_file(path)
-    enc_key = select_encoder(ckpt, which_encoder, str(path))
-    config, state = convert_official_state_dict(ckpt, variant, which_encoder, source=str(path),
+    tgt_key = select_encoder(ckpt, "target_encoder", str(path))
+    config, state = convert_official_state_dict(ckpt, variant, "target_encoder", source=str(path),
                                                 crop_size=crop_size)
     with torch.device("meta"):
         model = VJEPA2Model(config)
     model.load_state_dict(state, strict=True, assign=True)
     model.eval()
+    ctx_key, ctx_module = tgt_key, None
+    if context_encoder == "encoder" and tgt_key != "encoder":
+        if not (isinstance(ckpt.get("encoder"), Mapping) and ckpt["encoder"]):
+            raise PjbenchError(f"{path}: no 'encoder' state dict to encode the context with (the official split); "
+                               "pass --model-arg context_encoder=target_encoder to use the target encoder for both")
+        _, ctx_state = convert_official_state_dict(ckpt, variant, "encoder", source=str(path), crop_size=crop_size)
+        with torch.device("meta"):
+            ctx_module = VJEPA2Encoder(config)
+        prefix = "encoder."
+        ctx_module.load_state_dict({k[len(prefix):]: v for k, v in ctx_state.items() if k.startswith(prefix)},
+                                   strict=True, assign=True)
+        ctx_module.eval()
+        ctx_key = "encoder"
     epoch = ckpt.get("epoch") if isinstance(ckpt, Mapping) else None
     if variant is None:
         v_name = infer_variant(config.hidden_size, config.num_hidden_layers, str(path)).name + " (inferred)"
     else:
         v_name = variant.name if isinstance(variant, Variant) else str(variant)
+    if ctx_key == tgt_key:
+        why = ("the file has no target_encoder" if tgt_key == "encoder" else "context_encoder=target_encoder")
+        note = f"one encoder ({tgt_key}) for context and targets ({why}); the official eval splits them"
+    else:
+        note = "context from encoder, targets from target_encoder, as the official IntPhys 2 eval"
+    params = count_params(model) + (count_params(ctx_module) if ctx_module is not None else 0)
     info = ModelInfo(
-        name=name, checkpoint=str(path.resolve()), checkpoint_hash=hash_file(path), params=count_params(model),
-        extra={"format": "official-pt", "encoder": enc_key, "variant": v_name,
+        name=name, checkpoint=str(path.resolve()), checkpoint_hash=hash_file(path), params=params,
+        extra={"format": "official-pt", "encoder": tgt_key, "variant": v_name,
                "crop_size": int(config.crop_size), "epoch": epoch if isinstance(epoch, int) else None,
-               "context_encoder": f"{enc_key} (also encodes the targets)"},
+               "context_encoder": ctx_key, "target_encoder": tgt_key, "encoders": note},
     )
-    return VJEPA2Surprise(model, info, device=device, frames=frames, mask_index=mask_index, layer=layer)
+    return VJEPA2Surprise(model, info, device=device, frames=frames, mask_index=mask_index, layer=layer,
+                          context_encoder=ctx_module)

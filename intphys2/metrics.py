@@ -480,3 +480,29 @@ def compute_metrics(
                 rows.append(_pairwise_row(s, y[sub], sub_pairs, sub_clusters, agg=agg, subset=subset, **common))
                 rows.append(_rank_row("auroc", s, y[sub], sub_clusters, agg=agg, subset=subset, **common))
     return [r for r in rows if r is not None]
+
+
+# --------------------------------------------------------------------------------------------------
+# Published aggregation of unequal-length rows
+# --------------------------------------------------------------------------------------------------
+
+
+def zero_pad_rows(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    """Per-video loss rows -> ``(n_videos, longest)`` float64, shorter rows zero-padded at the end: what the
+    published ``compute_metrics`` does before aggregating (``pad_tensors`` of jepa-intuitive-physics)."""
+    arrays = [np.asarray(r, dtype=np.float64).reshape(-1) for r in rows]
+    out = np.zeros((len(arrays), max((a.size for a in arrays), default=0)))
+    for i, a in enumerate(arrays):
+        out[i, : a.size] = a
+    return out
+
+
+def aggregate_padded(rows: Sequence[Sequence[float]], how: str) -> np.ndarray:
+    """Per-video ``avg`` / ``max`` over rows zero-padded to the longest of ``rows`` (the published
+    convention: a short video's ``avg`` is its sum over the longest length)."""
+    padded = zero_pad_rows(rows)
+    if how == "avg":
+        return padded.mean(axis=1)
+    if how == "max":
+        return padded.max(axis=1)
+    raise ValueError(f"unknown aggregation {how!r}; use one of {AGGREGATIONS}")

@@ -7,7 +7,8 @@ first window is also scored with the short contexts ``step, 2*step, ..., C - ste
 prepended to C's row, so a violation in the first frames is not missed.
 
 Token masks are derived from the model's own grid (``Preprocessing.tokens_per_frame_group``), so the readout is correct at
-any resolution (the official code assumed a 224-px grid at 256 px).
+any resolution (the official code assumed a 224-px grid at 256 px). ``SurpriseConfig.mask_grid = 224`` reproduces that
+bug on models that implement it (``set_mask_grid`` / ``token_counts``, V-JEPA 2): ``--protocol as-published``.
 
 Work done per video (:func:`plan_surprise` counts it, :func:`video_surprise_reference` is the naive loop it
 must equal): each window's targets are encoded once and shared by every context length (the official code
@@ -60,6 +61,7 @@ class SurpriseConfig:
     tubelet: int = 2
     prefix_step: int = 2
     dtype: str = "fp32"  # compute dtype of the forward passes (autocast); part of the protocol: it moves numbers
+    mask_grid: int | None = None  # px of the grid token masks are built for; None = the model's real grid
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -96,6 +98,7 @@ class SurpriseConfig:
                 tubelet=pp.tubelet,
                 prefix_step=pp.tubelet * max(1, 2 // pp.tubelet),
                 dtype=overrides.get("dtype", "fp32"),
+                mask_grid=overrides.get("mask_grid"),
             )
         except ValueError as exc:
             raise PjbenchError(f"surprise readout: {exc}") from None
@@ -103,6 +106,8 @@ class SurpriseConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["contexts"] = list(self.contexts)
+        if self.mask_grid is None:  # the default is left out so that cache keys written before the field stay valid
+            del d["mask_grid"]
         return d
 
 
@@ -141,11 +146,33 @@ def predict_many(model: PredictiveEncoder, clips: torch.Tensor, contexts: Sequen
     return out
 
 
-def _window_losses(model: PredictiveEncoder, pred: torch.Tensor, targets: torch.Tensor, c: int) -> np.ndarray:
+def use_mask_grid(model: Any, cfg: SurpriseConfig) -> None:
+    """Put the model on ``cfg.mask_grid`` (``None``: its real grid). A model without published masks cannot
+    run a config that asks for them (:class:`PjbenchError`)."""
+    if getattr(model, "mask_grid", None) == cfg.mask_grid:
+        return
+    setter = getattr(model, "set_mask_grid", None)
+    if setter is None:
+        if cfg.mask_grid is None:
+            return
+        raise PjbenchError(f"{model.info.name}: has no published token-mask convention (the {cfg.mask_grid}-px "
+                           "masks of the published V-JEPA loop); use --protocol corrected")
+    setter(cfg.mask_grid)
+
+
+def _n_context_tokens(model: PredictiveEncoder, window: int, c: int) -> int:
+    counts = getattr(model, "token_counts", None)
+    if counts is not None:
+        return counts(window, c)[0]
+    pp = model.preprocessing
+    return c // pp.tubelet * pp.tokens_per_frame_group()
+
+
+def _window_losses(model: PredictiveEncoder, pred: torch.Tensor, targets: torch.Tensor, c: int,
+                   window: int) -> np.ndarray:
     """``mean |pred - target|`` over future tokens and channels, per window: ``(B,)`` float64 numpy. Computed in
     float32 whatever the forward dtype."""
-    pp = model.preprocessing
-    n_ctx = c // pp.tubelet * pp.tokens_per_frame_group()
+    n_ctx = _n_context_tokens(model, window, c)
     future = targets[:, n_ctx:]
     if pred.shape != future.shape:
         raise RuntimeError(
@@ -192,6 +219,7 @@ def video_surprise(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     starts = _starts_or_raise(clip, cfg)
+    use_mask_grid(model, cfg)
     clip = _on_model_device(model, clip)
     losses: dict[int, list[float]] = {c: [] for c in cfg.contexts}
     prefix: dict[int, float] = {}
@@ -203,13 +231,13 @@ def video_surprise(
             for c, pred in predict_many(model, batch, cfg.contexts).items():
                 if c not in losses:
                     continue
-                err = _window_losses(model, pred, targets, c)
+                err = _window_losses(model, pred, targets, c, cfg.window)
                 losses[c].extend(err.tolist())
                 if b0 == 0:
                     prefix[c] = float(err[0])
             if b0 == 0 and short:  # the first window only: a batch of one
                 for c, pred in predict_many(model, batch[:1], short).items():
-                    prefix[c] = float(_window_losses(model, pred, targets[:1], c)[0])
+                    prefix[c] = float(_window_losses(model, pred, targets[:1], c, cfg.window)[0])
     return _assemble(cfg, losses, prefix)
 
 
@@ -219,13 +247,14 @@ def video_surprise_reference(model: PredictiveEncoder, clip: torch.Tensor, cfg: 
     ``targets`` and one ``predict`` call on that window alone (targets re-encoded for every context, as the
     official evaluation does). For tests and the performance benchmark; same output format."""
     starts = _starts_or_raise(clip, cfg)
+    use_mask_grid(model, cfg)
     losses: dict[int, list[float]] = {c: [] for c in cfg.contexts}
     prefix: dict[int, float] = {}
     with autocast(cfg.dtype, getattr(model, "device", clip.device)):
         for s in starts:
             window = clip[s : s + cfg.window].unsqueeze(0)
             for c in list(cfg.contexts) + (prefix_contexts(cfg) if s == 0 else []):
-                err = float(_window_losses(model, model.predict(window, c), model.targets(window), c)[0])
+                err = float(_window_losses(model, model.predict(window, c), model.targets(window), c, cfg.window)[0])
                 if c in losses:
                     losses[c].append(err)
                 if s == 0:

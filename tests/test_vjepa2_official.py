@@ -242,14 +242,26 @@ def test_loaded_model_matches_the_official_forward(tiny_pt):
         torch.testing.assert_close(enc.encode(clip), ref_tokens, atol=1e-5, rtol=1e-4)
         ref_targets = F.layer_norm(ref_tokens, (D,))
         torch.testing.assert_close(enc.targets(clip), ref_targets, atol=1e-5, rtol=1e-4)
-        # predictor: context = first 4 frames (2 tubelets x 16 tokens), mask token 0 as in the surprise eval
-        ctx = ref_encoder(tgt, clip[:, :4])
+        # predictor: context = first 4 frames (2 tubelets x 16 tokens) encoded by the ONLINE encoder (the official
+        # IntPhys 2 split: context from `encoder`, targets from `target_encoder`), mask token 0 as in the eval
+        ctx = ref_encoder(strip(ckpt["encoder"]), clip[:, :4])
         ctx_idx, tgt_idx = torch.arange(32).expand(2, -1), torch.arange(32, 64).expand(2, -1)
         ref_pred = ref_predictor(pred, ctx, ctx_idx, tgt_idx, mask_index=0)
         torch.testing.assert_close(enc.predict(clip, 4), ref_pred, atol=1e-5, rtol=1e-4)
-        # the context encoder's weights were not used
+        torch.testing.assert_close(enc.predict_many(clip, [4])[4], ref_pred, atol=1e-5, rtol=1e-4)
+        # the two encoders differ, so the split is visible
         assert not torch.allclose(ref_encoder(strip(ckpt["encoder"]), clip), ref_tokens, atol=1e-3)
+        # context_encoder=target_encoder: pjbench's earlier one-encoder path
+        one = load_official_checkpoint(path, TINY, context_encoder="target_encoder")
+        ref_one = ref_predictor(pred, ref_encoder(tgt, clip[:, :4]), ctx_idx, tgt_idx, mask_index=0)
+        torch.testing.assert_close(one.predict(clip, 4), ref_one, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(one.targets(clip), ref_targets, atol=1e-5, rtol=1e-4)
     assert enc.info.extra["encoder"] == "target_encoder" and enc.info.extra["format"] == "official-pt"
+    assert enc.info.extra["context_encoder"] == "encoder" and enc.info.extra["target_encoder"] == "target_encoder"
+    assert one.info.extra["context_encoder"] == "target_encoder"
+    from pjbench.benchmarks.cache import model_identity
+
+    assert model_identity(one)["key"] != model_identity(enc)["key"]  # the choice is part of the identity
     assert enc.info.extra["epoch"] == 7 and enc.info.extra["variant"] == "tiny"
     assert enc.info.checkpoint == str(path.resolve())
     assert enc.info.checkpoint_hash == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
@@ -262,12 +274,21 @@ def test_falls_back_to_encoder_and_says_so(tmp_path):
     torch.save(ckpt, path)
     enc = load_official_checkpoint(path, TINY)
     assert enc.info.extra["encoder"] == "encoder"
+    assert enc.info.extra["context_encoder"] == enc.info.extra["target_encoder"] == "encoder"
+    assert "no target_encoder" in enc.info.extra["encoders"]
     clip = torch.randn(1, 4, 3, 64, 64)
     torch.testing.assert_close(enc.encode(clip), ref_encoder(strip(ckpt["encoder"]), clip), atol=1e-5, rtol=1e-4)
-    # asking for the context encoder explicitly also works when target_encoder exists
-    both = tmp_path / "both.pt"
-    torch.save(tiny_official_ckpt(seed=3), both)
-    assert load_official_checkpoint(both, TINY, which_encoder="encoder").info.extra["encoder"] == "encoder"
+    # a file with only a target_encoder cannot run the split: say so
+    ckpt = tiny_official_ckpt(seed=3)
+    del ckpt["encoder"]
+    only_target = tmp_path / "only-target.pt"
+    torch.save(ckpt, only_target)
+    with pytest.raises(PjbenchError, match=r"only-target\.pt: no 'encoder' state dict.*context_encoder=target_encoder"):
+        load_official_checkpoint(only_target, TINY)
+    assert load_official_checkpoint(only_target, TINY, context_encoder="target_encoder").info.extra["encoder"] == \
+        "target_encoder"
+    with pytest.raises(PjbenchError, match="context_encoder must be one of"):
+        load_official_checkpoint(only_target, TINY, context_encoder="online")
 
 
 def test_registry_dispatches_pt_files_to_the_official_loader(tiny_pt):
@@ -400,3 +421,14 @@ def test_layer_through_registry_and_official_file(tiny_pt):
     torch.testing.assert_close(enc.encode(clip), ref, atol=1e-5, rtol=1e-4)
     assert MODELS.build("vjepa2-tiny-random", layer=0).info.extra["layer"] == 0
     assert math.isfinite(float(enc.encode(clip).abs().sum()))
+
+
+def test_hf_checkpoints_hold_one_encoder_and_say_so(tiny_vjepa2_dir):
+    enc = load_vjepa2(str(tiny_vjepa2_dir))
+    assert enc.info.extra["context_encoder"] == enc.info.extra["target_encoder"] == "encoder"
+    assert "HF checkpoints hold the online encoder only" in enc.info.extra["encoders"]
+    assert load_vjepa2(str(tiny_vjepa2_dir), context_encoder="encoder").info.extra["context_encoder"] == "encoder"
+    with pytest.raises(PjbenchError, match="context_encoder=target_encoder: an HF checkpoint holds one encoder"):
+        load_vjepa2(str(tiny_vjepa2_dir), context_encoder="target_encoder")
+    with pytest.raises(PjbenchError, match="vjepa2-tiny-random has one encoder"):
+        MODELS.build("vjepa2-tiny-random", context_encoder="target_encoder")
