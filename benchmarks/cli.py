@@ -370,7 +370,8 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
 @click.option("--model", "-m", required=True, help="Registered model name (see `pjbench list`).")
 @click.option("--checkpoint", default=None, help="As for `eval` (an official V-JEPA 2 .pt gets the encoder-split row).")
 @click.option("--task", "-t", default="intphys2", show_default=True, help="A surprise task.")
-@click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset folder in the official layout (e.g. the IntPhys2/ release root).")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for one run per protocol, ablation.json and ablation.md.")
 @click.option("--split", default=None, help="Split to report (default: the task's).")
@@ -389,7 +390,7 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Video-decoding worker processes.")
 @click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for torch, numpy and the bootstrap.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Feature cache root.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @_user_errors

@@ -76,7 +76,8 @@ def test_unknown_factory_arguments_are_refused_with_the_accepted_list():
 def test_builtin_models_refuse_unknown_model_args():
     from pjbench.encoders.registry import MODELS
 
-    assert MODELS.accepted_args("vjepa2-tiny-random") == ("seed", "layer")
+    # context_encoder: accepted so that asking for a second encoder gets its own clear refusal (one encoder)
+    assert MODELS.accepted_args("vjepa2-tiny-random") == ("seed", "layer", "context_encoder")
     assert MODELS.accepted_args("pixel-copy-last") == ()
     with pytest.raises(PjbenchError, match=r"vjepa2-tiny-random does not take .*layr.*it accepts: seed, layer"):
         MODELS.build("vjepa2-tiny-random", layr=-4)
