@@ -74,19 +74,24 @@ def run_shard(model: str, data_root: str | os.PathLike, out: str | os.PathLike, 
 
 def validate(task: str, data_root: str | os.PathLike, check_videos: bool = True,
              task_options: dict[str, Any] | None = None, *, model: str | None = None, window: int | None = None,
-             frame_step: int | None = None) -> ValidationReport:
+             frame_step: int | None = None, n_frames: int | None = None) -> ValidationReport:
     """Check a dataset folder against the official format before spending GPU hours on it.
     ``task_options`` go to the task (MVPBench: ``videos_root``). With ``check_videos`` every video is also
     checked against what eval of ``model`` (default: the task's reference model) needs:
-    :func:`pjbench.benchmarks.conditions.model_protocol` (``window``/``frame_step`` as eval's options)."""
+    :func:`pjbench.benchmarks.conditions.model_protocol` (``window``/``frame_step``/``n_frames`` as eval's options)."""
     import inspect
 
     from pjbench.benchmarks.conditions import model_protocol
 
     if not Path(data_root).exists():
         raise PjbenchError(f"--data-root {data_root}: no such directory")
+    readout = TASKS.get(task).info.get("readout")
+    wrong = [flag for flag, v, r in (("--window", window, "surprise"), ("--frame-step", frame_step, "surprise"),
+                                     ("--frames", n_frames, "probe")) if v is not None and r != readout]
+    if wrong:
+        raise PjbenchError(f"{', '.join(wrong)}: not an option of task {task} (readout {readout})")
     task_obj = TASKS.build(task, **(task_options or {}))
-    proto = model_protocol(model, task, window=window, frame_step=frame_step)
+    proto = model_protocol(model, task, window=window, frame_step=frame_step, n_frames=n_frames)
     if model is not None:  # eval would refuse it: say so here
         from pjbench.benchmarks.tasks import check_model_readouts
         from pjbench.encoders.registry import MODELS

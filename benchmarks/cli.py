@@ -540,8 +540,10 @@ def _echo_counts(counts: dict, indent: int) -> None:
 @click.option("--window", type=click.IntRange(min=2), default=None, help="As eval's --window. Default: the model's.")
 @click.option("--frame-step", type=click.IntRange(min=1), default=None,
               help="As eval's --frame-step (keep every k-th frame instead of the model's fps-based sampling).")
+@click.option("--frames", "n_frames", type=click.IntRange(min=1), default=None,
+              help="Probe tasks: as eval's --frames (frames sampled per video; default 16).")
 @_user_errors
-def validate_cmd(task, data_root, no_videos, videos_root, model, window, frame_step):
+def validate_cmd(task, data_root, no_videos, videos_root, model, window, frame_step, n_frames):
     """Check a dataset folder: layout, schema, counts, pairs, missing or unreadable videos, and what eval
     under the model's protocol would skip or change (--model).
 
@@ -549,7 +551,7 @@ def validate_cmd(task, data_root, no_videos, videos_root, model, window, frame_s
     from pjbench.benchmarks.api import validate
 
     rep = validate(task, data_root, check_videos=not no_videos, task_options=_task_options(task, videos_root),
-                   model=model, window=window, frame_step=frame_step)
+                   model=model, window=window, frame_step=frame_step, n_frames=n_frames)
     click.echo(f"{task} at {rep.data_root}")
     _echo_counts(rep.counts, indent=2)
     for w in rep.warnings:

@@ -9,7 +9,8 @@ Condition tags (``ItemRecord.conditions``):
   (:func:`pjbench.benchmarks.video.timestamp_targets`), not by index.
 
 Fewer frames after sampling than one window is not a condition but a skip: eval cannot score the video
-(surprise tasks; the probe track pads short videos instead).
+(surprise tasks). The probe track samples ``--frames`` frames uniformly and repeats the last frame of a
+shorter video instead (``validate`` warns).
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ from typing import Any, Iterable
 from pjbench.benchmarks.errors import DataError, PjbenchError
 
 
+PROBE_FRAMES = 16  # eval's --frames default on probe tasks (pjbench.benchmarks.probe_runner.evaluate_probe)
+
+
 @dataclass(frozen=True)
 class ModelProtocol:
     """The part of a model's preprocessing and readout that decides whether eval can use a video.
 
     window:     surprise readout: sampled frames per window (a shorter video is skipped); probe: ``None``.
     sample_fps: frames per second kept (``None``: every ``frame_step``-th frame instead).
+    n_frames:   probe readout: frames sampled uniformly per video (a shorter video is padded); else ``None``.
     """
 
     model: str
@@ -38,21 +43,23 @@ class ModelProtocol:
     window: int | None
     sample_fps: float | None
     frame_step: int
+    n_frames: int | None = None
 
     def sampling(self) -> str:
         return f"{self.sample_fps:g} fps" if self.sample_fps else f"every {self.frame_step} frame(s)"
 
     def describe(self) -> str:
         if not self.window:
-            return (f"{self.model}: frames sampled uniformly over each video (short ones padded), "
+            return (f"{self.model}: {self.n_frames} frames sampled uniformly over each video (short ones padded), "
                     f"{self.resolution} px square")
         return f"{self.model}: {self.window}-frame windows at {self.sampling()}, {self.resolution} px square"
 
 
 def model_protocol(model: str | None = None, task: str = "intphys2", *, window: int | None = None,
-                   frame_step: int | None = None) -> ModelProtocol:
+                   frame_step: int | None = None, n_frames: int | None = None) -> ModelProtocol:
     """The protocol eval would run ``model`` with on ``task`` (``model=None``: the task's reference model,
-    ``reference_model`` in the task registry). ``window``/``frame_step`` as eval's ``--window``/``--frame-step``.
+    ``reference_model`` in the task registry). ``window``/``frame_step``/``n_frames`` as eval's ``--window``/
+    ``--frame-step`` (surprise) and ``--frames`` (probe, default 16).
     Read from the model registry's metadata (nothing is loaded); a plugin that declares no frames, resolution
     or frame sampling is built without a checkpoint to read its preprocessing."""
     from pjbench.benchmarks.tasks import TASKS
@@ -72,7 +79,8 @@ def model_protocol(model: str | None = None, task: str = "intphys2", *, window: 
     readout = tinfo.get("readout", "surprise")
     return ModelProtocol(model=model, readout=readout, resolution=int(info["resolution"]),
                          window=(window or int(info["frames"])) if readout == "surprise" else None,
-                         sample_fps=float(sample_fps) if sample_fps else None, frame_step=step)
+                         sample_fps=float(sample_fps) if sample_fps else None, frame_step=step,
+                         n_frames=(n_frames or PROBE_FRAMES) if readout == "probe" else None)
 
 
 def frame_conditions(width: int, height: int, vfr: bool) -> list[str]:
@@ -182,6 +190,9 @@ def report_checks(checks: list[VideoCheck], proto: ModelProtocol, label: str) ->
                f"fewer than one {proto.window}-frame window of {proto.model}: eval skips it"
                for c in short]
     warnings = []
+    padded = [c for c in checks if c.error is None and proto.n_frames and c.decoded < proto.n_frames]
+    warnings += [f"{label}: {c.path}: {c.decoded} frame(s), fewer than the probe's {proto.n_frames}: eval repeats "
+                 f"the last frame {proto.n_frames - c.decoded} time(s)" for c in padded]
     for c in checks:
         for tag in c.conditions:
             if tag.startswith("non_square"):
@@ -197,7 +208,7 @@ def report_checks(checks: list[VideoCheck], proto: ModelProtocol, label: str) ->
                 warnings.append(f"{label}: {c.path}: variable frame rate: the probe's frames are spaced evenly by "
                                 "frame index, so unevenly in time")
     counts = {"unreadable_videos": sum(1 for c in checks if c.error),
-              **({"too_short_videos": len(short)} if proto.window else {}),
+              **({"too_short_videos": len(short)} if proto.window else {"padded_videos": len(padded)}),
               "non_square_videos": sum(any(t.startswith("non_square") for t in c.conditions) for c in checks),
               "vfr_videos": sum("vfr" in c.conditions for c in checks)}
     return {"errors": errors, "warnings": warnings, "counts": counts}

@@ -99,3 +99,21 @@ def test_validate_warns_about_non_square_and_vfr_videos_for_the_probe(qa_suites,
     assert "frames sampled uniformly over each video" in res.output and "too_short" not in res.output
     assert f"{wide.name}: 64x36 is not square: eval centre-crops it to 36x36 (44% of the width is cut away)" in res.output
     assert f"{vfr.name}: variable frame rate: the probe's frames are spaced evenly by frame index" in res.output
+
+
+def test_validate_warns_about_videos_the_probe_pads(qa_suites, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from pjbench.benchmarks.video import write_video
+
+    root = tmp_path / "cvqa"
+    shutil.copytree(qa_suites / "causalvqa", root)
+    short = sorted(root.rglob("debug/videos/*.mp4"))[0]
+    write_video(short, np.zeros((3, 32, 32, 3), np.uint8), fps=12)
+    res = CliRunner().invoke(main, ["validate", "-t", "causalvqa", "--data-root", str(root), "--frames", "8"])
+    assert res.exit_code == 0, res.output
+    assert f"{short.name}: 3 frame(s), fewer than the probe's 8: eval repeats the last frame 5 time(s)" in res.output
+    res = CliRunner().invoke(main, ["validate", "-t", "causalvqa", "--data-root", str(root), "--window", "16"])
+    assert res.exit_code == 1 and "--window: not an option of task causalvqa" in res.output
