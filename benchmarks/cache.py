@@ -16,6 +16,12 @@ Key = (model identity, what is computed, video content). Concretely::
 - **video content**: :func:`video_fingerprint`, a sha256 of the file's bytes (of every frame file for a
   PNG-folder video), so renamed or re-downloaded copies of the same video hit, and a changed file misses.
 
+Every entry carries, in its safetensors header, the sha256 of its payload (names, dtypes, shapes and bytes
+of its arrays) and of the key it was written for (store key + video fingerprint); both are verified on
+every read. An entry that fails (flipped bytes, truncated, copied from another key, written before the
+checksum existed) is removed and reported as corrupt (:meth:`CacheStore.lookup`); the caller recomputes
+it and counts it (``task.n_cache_corrupt``).
+
 Entries are safetensors files written atomically (temp file + ``os.replace``): a killed run leaves no
 half-written entry, and concurrent writers of the same entry are harmless. Surprise arrays are stored as
 float32 (they are tiny, and pairwise accuracy compares two nearly equal numbers, which fp16 could tie);
@@ -51,6 +57,7 @@ __all__ = [
     "FeatureCache",
     "default_cache_root",
     "model_identity",
+    "payload_digest",
     "video_fingerprint",
 ]
 
@@ -143,6 +150,20 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+_PAYLOAD_META = "pjbench.payload_sha256"
+_KEY_META = "pjbench.key_sha256"
+
+
+def payload_digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of the arrays' names, dtypes, shapes and bytes (in name order)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(_canonical([name, a.dtype.str, list(a.shape)]).encode() + b"\0")
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def _write_json_once(path: Path, obj: Any) -> None:
     if not path.exists():
         _atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
@@ -162,20 +183,36 @@ class CacheStore:
         digest = fingerprint.split(":", 1)[-1]
         return self.directory / digest[:2] / f"{digest}{ENTRY_SUFFIX}"
 
-    def get(self, fingerprint: str) -> dict[str, np.ndarray] | None:
-        """The stored arrays, or ``None`` on a miss (or an unreadable entry, which is then removed)."""
+    def key_digest(self, fingerprint: str) -> str:
+        return hashlib.sha256(f"{self.key}\0{fingerprint}".encode()).hexdigest()
+
+    def lookup(self, fingerprint: str) -> tuple[dict[str, np.ndarray] | None, bool]:
+        """``(arrays, False)`` on a verified hit, ``(None, False)`` on a miss, ``(None, True)`` on a corrupt
+        entry (unreadable, payload or key checksum mismatch, no checksum): it is removed, to be recomputed."""
         if not self.enabled:
-            return None
+            return None, False
         path = self.path_for(fingerprint)
         if not path.is_file():
-            return None
+            return None, False
+        from safetensors import safe_open
         from safetensors.numpy import load_file
 
         try:
-            return load_file(str(path))
-        except Exception:  # a corrupt entry (disk full, manual edit): recompute rather than crash
-            path.unlink(missing_ok=True)
-            return None
+            with safe_open(str(path), framework="np") as fh:
+                meta = fh.metadata() or {}
+            arrays = load_file(str(path))
+            ok = (meta.get(_KEY_META) == self.key_digest(fingerprint)
+                  and meta.get(_PAYLOAD_META) == payload_digest(arrays))
+        except Exception:  # truncated, bad header, unreadable: recompute rather than crash
+            ok = False
+        if ok:
+            return arrays, False
+        path.unlink(missing_ok=True)
+        return None, True
+
+    def get(self, fingerprint: str) -> dict[str, np.ndarray] | None:
+        """The stored arrays after verification, or ``None`` (a miss, or a corrupt entry, then removed)."""
+        return self.lookup(fingerprint)[0]
 
     def put(self, fingerprint: str, arrays: dict[str, np.ndarray], meta: dict[str, str] | None = None) -> None:
         """Store ``arrays`` for a video, atomically. ``meta`` (strings) goes into the safetensors header."""
@@ -183,8 +220,11 @@ class CacheStore:
             return
         from safetensors.numpy import save
 
-        data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()},
-                    metadata={k: str(v) for k, v in (meta or {}).items()})
+        arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        header = {k: str(v) for k, v in (meta or {}).items()}
+        header[_PAYLOAD_META] = payload_digest(arrays)
+        header[_KEY_META] = self.key_digest(fingerprint)
+        data = save(arrays, metadata=header)
         _atomic_write_bytes(self.path_for(fingerprint), data)
 
     def __contains__(self, fingerprint: str) -> bool:

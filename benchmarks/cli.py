@@ -299,6 +299,9 @@ def _echo_surprise_results(results, path, out) -> None:
     if t.get("n_from_cache") or t.get("n_from_previous_run"):
         click.echo(f"{t['n_computed']} of {t['n_scored']} videos computed; {t['n_from_cache']} served from the feature "
                    f"cache, {t['n_from_previous_run']} from the interrupted run in --out")
+    if t.get("n_cache_corrupt"):
+        click.echo(f"warning: {t['n_cache_corrupt']} cache entr{'y' if t['n_cache_corrupt'] == 1 else 'ies'} failed "
+                   "verification (payload or key checksum) and were recomputed", err=True)
     if results.task["skipped"]:
         click.echo(f"skipped {len(results.task['skipped'])} of {results.task['n_items']} videos (see results.json)", err=True)
     conditions = results.task.get("conditions") or {}

@@ -387,7 +387,7 @@ def evaluate_probe(
                      "stored_grid": list(fstats.pooled_grid or ()), "dim": fstats.dim,
                      "bytes_per_video": fstats.bytes_per_video, "cache": str(store.directory) if use_cache else "run-local",
                      "n_videos": fstats.n_videos, "n_hit": fstats.n_hit, "n_computed": fstats.n_computed,
-                     "n_failed": fstats.n_failed, "n_padded_videos_computed": fstats.n_padded_videos},
+                     "n_failed": fstats.n_failed, "n_cache_corrupt": fstats.n_corrupt, "n_padded_videos_computed": fstats.n_padded_videos},
         "probe": {"architecture": "attentive (V-JEPA style): video tokens -> [dynamic (minus the temporal mean "
                                   "of their cell), static (that mean), delta (time derivative)], standardised per "
                                   "dimension on the training items of each fold; learned queries + candidate text embedding cross-attend "
@@ -410,7 +410,8 @@ def evaluate_probe(
         task={"name": task, "split": split, "data_root": str(Path(data_root).resolve()), "data_fingerprint": data_fp,
               "limit": limit, "n_items": n_in_split, "n_selected": len(items), "n_scored": len(records),
               "skipped": skipped, "dev_split": dev_split, "n_dev_items": len(dev_items),
-              "n_dev_scored": len(dev_kept), "dev_skipped": dev_skipped, "conditions": count_conditions(records)},
+              "n_dev_scored": len(dev_kept), "dev_skipped": dev_skipped, "conditions": count_conditions(records),
+              "n_cache_corrupt": fstats.n_corrupt},
         model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict()},
         protocol=protocol, metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
     )

@@ -66,7 +66,8 @@ class ClipDataset(torch.utils.data.Dataset):
 
     Runs in DataLoader workers, so fingerprinting (reading the file) and decoding are parallel. Errors come
     back as values (recorded as skips). Returns ``(i, fingerprint, cached arrays | None, clip | None, error,
-    conditions)``; ``conditions``: :func:`pjbench.benchmarks.conditions.file_conditions` (cached items too).
+    conditions, corrupt)``; ``conditions``: :func:`pjbench.benchmarks.conditions.file_conditions` (cached items
+    too); ``corrupt``: the cache held an entry for the video that failed verification (removed; recomputed).
     """
 
     def __init__(self, items: Sequence[VideoItem], pp: Preprocessing, store: CacheStore | None = None,
@@ -80,24 +81,25 @@ class ClipDataset(torch.utils.data.Dataset):
         return len(self.items)
 
     def __getitem__(self, i: int) -> tuple[int, str | None, dict[str, np.ndarray] | None, torch.Tensor | None,
-                                           str | None, list[str]]:
+                                           str | None, list[str], bool]:
         item = self.items[i]
         fp = None
+        corrupt = False
         try:
             if self.store is not None and self.store.enabled:
                 fp = video_fingerprint(item.path)
                 if self.read_cache:
-                    cached = self.store.get(fp)
+                    cached, corrupt = self.store.lookup(fp)
                     if cached is not None:  # its conditions were stored with it (reading them costs a demux)
                         conditions = _cached_conditions(cached)
                         return (i, fp, cached, None, None,
-                                file_conditions(item.path) if conditions is None else conditions)
+                                file_conditions(item.path) if conditions is None else conditions, False)
             frames = decode_video(item.path, frame_step=self.pp.frame_step, sample_fps=self.pp.sample_fps)
-            return i, fp, None, preprocess(frames, self.pp), None, file_conditions(item.path)
+            return i, fp, None, preprocess(frames, self.pp), None, file_conditions(item.path), corrupt
         except VideoError as exc:
-            return i, fp, None, None, str(exc), []
+            return i, fp, None, None, str(exc), [], corrupt
         except PjbenchError as exc:  # e.g. the file vanished before fingerprinting
-            return i, fp, None, None, str(exc), []
+            return i, fp, None, None, str(exc), [], corrupt
 
 
 def _as_is(sample: Any) -> Any:
@@ -151,6 +153,7 @@ def score_split(
     prior: dict[str, dict[str, Any]] | None = None,
     pin_memory: bool = False,
     conditions: dict[str, list[str]] | None = None,
+    corrupt: set[str] | None = None,
 ) -> tuple[dict[str, dict[str, list[float]]], list[dict[str, str]], dict[str, str]]:
     """Surprise for every item, resuming from ``partial_path`` and reading/writing the feature cache ``store``.
 
@@ -168,6 +171,10 @@ def score_split(
     skipped: dict[str, dict[str, str]] = {}
     origin: dict[str, str] = {}
     conds = conditions if conditions is not None else {}
+    bad = corrupt if corrupt is not None else set()
+    for row in [*(prior or {}).values(), *(read_jsonl(partial_path) if partial_path.exists() else [])]:
+        if row.get("cache_corrupt"):
+            bad.add(row["name"])
     for row in (prior or {}).values():
         if "skip" in row:
             skipped[row["name"]] = {"name": row["name"], "path": row["path"], "reason": row["skip"]}
@@ -202,8 +209,10 @@ def score_split(
     with open(partial_path, "a", encoding="utf-8") as log, tqdm(
         total=len(items), initial=len(items) - len(todo), desc=desc, unit="video", disable=not progress
     ) as bar:
-        for i, fp, cached, clip, error, item_conditions in loader:
+        for i, fp, cached, clip, error, item_conditions, was_corrupt in loader:
             item = todo[i]
+            if was_corrupt:
+                bad.add(item.name)
             result = _arrays_to_surprise(cached, cfg) if cached is not None else None
             if result is not None:
                 origin[item.name] = "cache"
@@ -233,6 +242,8 @@ def score_split(
                 conds[item.name] = item_conditions
                 row = {"name": item.name, "surprise": result, "origin": origin[item.name],
                        "conditions": item_conditions}
+            if was_corrupt:
+                row["cache_corrupt"] = True
             log.write(json.dumps(row) + "\n")
             log.flush()
             bar.update(1)
@@ -483,24 +494,25 @@ def _score_and_finish(plan: _Plan, out: Path, *, workers: int | None, progress: 
     dev_skipped: list[dict[str, str]] = []
     conditions: dict[str, list[str]] = {}
     dev_conditions: dict[str, list[str]] = {}
+    corrupt: set[str] = set()
     if plan.dev_items:
         dev_surprise, dev_skipped, _ = score_split(
             enc, plan.dev_items, cfg, partial_path=out / ".partial" / f"dev-{dev_split}.jsonl",
             batch_size=plan.sizer, workers=workers, desc=f"{enc.info.name} {plan.task}/{dev_split} (dev)",
             progress=progress, store=store, read_cache=read_cache, prior=dev_prior, pin_memory=_pin(plan),
-            conditions=dev_conditions)
+            conditions=dev_conditions, corrupt=corrupt)
     surprise, skipped, origin = score_split(
         enc, plan.items, cfg, partial_path=out / ".partial" / f"{split}.jsonl", batch_size=plan.sizer,
         workers=workers, desc=f"{enc.info.name} {plan.task}/{split}", progress=progress, store=store,
-        read_cache=read_cache, prior=prior, pin_memory=_pin(plan), conditions=conditions)
+        read_cache=read_cache, prior=prior, pin_memory=_pin(plan), conditions=conditions, corrupt=corrupt)
     return _finish(plan, out, store, surprise, skipped, origin, dev_surprise, dev_skipped,
-                   conditions=conditions, dev_conditions=dev_conditions)
+                   conditions=conditions, dev_conditions=dev_conditions, n_cache_corrupt=len(corrupt))
 
 
 def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[str, list[float]]],
             skipped: list[dict[str, str]], origin: dict[str, str], dev_surprise: dict[str, dict[str, list[float]]],
             dev_skipped: list[dict[str, str]], *, conditions: dict[str, list[str]] | None = None,
-            dev_conditions: dict[str, list[str]] | None = None) -> tuple[RunResults, Path]:
+            dev_conditions: dict[str, list[str]] | None = None, n_cache_corrupt: int = 0) -> tuple[RunResults, Path]:
     """Context selection on the dev split, metrics, results files."""
     task_obj, cfg, enc, split, dev_split, items, dev_items = (
         plan.task_obj, plan.cfg, plan.enc, plan.split, plan.dev_split, plan.items, plan.dev_items)
@@ -576,7 +588,8 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
               "skipped": skipped, "dev_split": dev_split, "n_dev_items": len(dev_items),
               "n_dev_scored": len(dev_surprise), "dev_skipped": dev_skipped,
               "n_computed": n_origin["computed"], "n_from_cache": n_origin["cache"],
-              "n_from_previous_run": n_origin["previous_run"], "conditions": count_conditions(records)},
+              "n_from_previous_run": n_origin["previous_run"], "n_cache_corrupt": n_cache_corrupt,
+              "conditions": count_conditions(records)},
         model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "identity": model_identity(enc),
                "cache": {"enabled": plan.cache, "root": str(FeatureCache(plan.cache_dir).root) if plan.cache else None,
                          "store": store.key}},

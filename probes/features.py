@@ -143,6 +143,7 @@ class FeatureStats:
     n_hit: int = 0
     n_computed: int = 0
     n_failed: int = 0
+    n_corrupt: int = 0  # cache entries that failed verification (removed, recomputed)
     failed: list[dict[str, str]] = field(default_factory=list)
     grid: tuple[int, int, int] | None = None
     pooled_grid: tuple[int, int, int] | None = None
@@ -210,21 +211,23 @@ class _FeatureClips(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> tuple[int, str | None, torch.Tensor | None, dict[str, int] | None, str | None]:
+    def __getitem__(self, i: int) -> tuple[int, str | None, torch.Tensor | None, dict[str, int] | None, str | None,
+                                           bool]:
         path = self.paths[i]
         try:
             if not path.exists():
                 raise VideoError("video file not found", path=path)
             fp = video_fingerprint(path)
         except PjbenchError as exc:
-            return i, None, None, None, str(exc)
-        if fp in self.store:
-            return i, fp, None, None, None
+            return i, None, None, None, str(exc), False
+        entry, corrupt = self.store.lookup(fp)  # verified (payload + key checksum); a bad entry is removed
+        if entry is not None and "tokens" in entry:
+            return i, fp, None, None, None, False
         try:
             clip, info = clip_for_features(path, self.pp, self.n_frames)
         except (PjbenchError, ValueError) as exc:
-            return i, fp, None, None, str(exc)
-        return i, fp, clip, info, None
+            return i, fp, None, None, str(exc), corrupt
+        return i, fp, clip, info, None, corrupt
 
 
 def _as_is(sample: Any) -> Any:
@@ -306,8 +309,9 @@ def extract_features(
     )
     name = getattr(getattr(encoder, "info", None), "name", "encoder")
     with tqdm(total=len(paths), desc=f"{name} features", unit="video", disable=not progress) as bar:
-        for i, fp, clip, info, error in loader:
+        for i, fp, clip, info, error, corrupt in loader:
             path = paths[i]
+            stats.n_corrupt += int(corrupt)
             if error is not None:
                 fail(path, error)
             elif clip is None:  # cache hit

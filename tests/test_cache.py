@@ -177,3 +177,56 @@ def test_killed_run_resumes_to_the_same_results(tiny_suite, tmp_path):
     uninterrupted = json.loads((fresh / "results.json").read_text())
     assert resumed["metrics"] == uninterrupted["metrics"]
     assert [r["surprise"] for r in read_jsonl(out / "items.jsonl")] == [r["surprise"] for r in read_jsonl(fresh / "items.jsonl")]
+
+
+def _flip_payload_byte(path):
+    """Flip one byte after the safetensors header (the header stays valid: the file still loads)."""
+    data = bytearray(path.read_bytes())
+    header_len = int.from_bytes(data[:8], "little")
+    data[8 + header_len + 2] ^= 0x7F
+    path.write_bytes(bytes(data))
+
+
+def test_store_verifies_payload_and_key_checksums(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    store = FeatureCache(tmp_path / "c").store({"name": "m", "key": "k1"}, "surprise", {"w": 16})
+    arrays = {"c12": np.linspace(0.01, 0.05, 8, dtype=np.float32)}
+    store.put("sha256:aa11", arrays)
+    got, corrupt = store.lookup("sha256:aa11")
+    assert not corrupt and np.array_equal(got["c12"], arrays["c12"])
+    _flip_payload_byte(store.path_for("sha256:aa11"))
+    assert load_file(str(store.path_for("sha256:aa11")))["c12"].shape == (8,), "the flipped file still loads"
+    assert store.lookup("sha256:aa11") == (None, True)
+    assert not store.path_for("sha256:aa11").exists(), "a corrupt entry is removed"
+    assert store.lookup("sha256:aa11") == (None, False), "then it is a plain miss"
+    # an intact entry copied under another video's key is not served for that video
+    store.put("sha256:aa11", arrays)
+    store.path_for("sha256:bb22").parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(store.path_for("sha256:aa11"), store.path_for("sha256:bb22"))
+    assert store.lookup("sha256:bb22") == (None, True)
+    # an entry without a checksum (written by hand or before checksums existed) is not trusted
+    save_file(arrays, str(store.path_for("sha256:cc33").parent.mkdir(parents=True, exist_ok=True)
+                         or store.path_for("sha256:cc33")))
+    assert store.lookup("sha256:cc33") == (None, True)
+
+
+def test_corrupt_cache_payload_is_recomputed_and_reported(tiny_suite, tmp_path):
+    cold, _ = evaluate("pixel-linear", tiny_suite, tmp_path / "cold", **DEBUG)
+    assert cold.task["n_cache_corrupt"] == 0
+    store_dir = FeatureCache().base
+    entries = sorted(store_dir.rglob("*.safetensors"))
+    assert entries
+    _flip_payload_byte(entries[0])
+    warm, out = evaluate("pixel-linear", tiny_suite, tmp_path / "warm", **DEBUG)
+    assert warm.task["n_cache_corrupt"] == 1
+    assert warm.task["n_computed"] == 1 and warm.task["n_from_cache"] == warm.task["n_scored"] - 1
+    assert _values(warm) == _values(cold), "the corrupted value was recomputed, not served"
+    # the CLI says so
+    _flip_payload_byte(entries[0])
+    res = CliRunner().invoke(main, ["eval", "-m", "pixel-linear", "--data-root", str(tiny_suite), "--split", "Debug",
+                                    "--window", "16", "--n-boot", "100", "--workers", "0", "-q",
+                                    "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 0, res.output
+    assert "1 cache entry failed verification" in res.output
+    assert json.loads((tmp_path / "cli" / "results.json").read_text())["task"]["n_cache_corrupt"] == 1
