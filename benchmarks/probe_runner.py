@@ -38,6 +38,7 @@ from pjbench.benchmarks.conditions import conditions_by_path, count_conditions
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.paired import _macro_mean, _row, _weighted_mean, complete_pair_records, item_correct, pair_correct
 from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
+from pjbench.benchmarks.runlock import holding_out_lock
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, write_jsonl, write_results
 from pjbench.benchmarks.runner import OVERWRITE_MODES, _check_device, _default_workers, _prepare_out
 from pjbench.benchmarks.tasks import TASKS, QAItem, check_model_readouts
@@ -152,6 +153,7 @@ def _record(it: QAItem, scores: np.ndarray | None, fold: int | None, from_cache:
 
 
 # ------------------------------------------------------------------------------------------------------
+@holding_out_lock
 def evaluate_probe(
     model: str,
     task: str,

@@ -28,6 +28,7 @@ from pjbench.benchmarks.conditions import count_conditions, file_conditions
 from pjbench.benchmarks.errors import PjbenchError, VideoError
 from pjbench.benchmarks.protocol import Protocol, check_published_masks, named
 from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
+from pjbench.benchmarks.runlock import holding_out_lock, run_lock
 from pjbench.benchmarks.results import (
     ITEMS_FILE,
     RESULTS_FILE,
@@ -603,6 +604,7 @@ def _in_item_order(skipped: list[dict[str, str]], items: Sequence[VideoItem]) ->
     return sorted(skipped, key=lambda s: rank.get(s["name"], len(rank)))
 
 
+@holding_out_lock
 def evaluate(
     model: str,
     data_root: str | os.PathLike,
@@ -733,7 +735,7 @@ def run_shard(
         raise PjbenchError(f"--out {out}: exists and is not a directory")
     sdir = dist.shard_dir(out, shard)
     t_start = time.time()
-    with dist.Heartbeat(sdir, run_id):
+    with run_lock(sdir), dist.Heartbeat(sdir, run_id):
         try:
             plan = _plan(model, data_root, out, overwrite=overwrite, **_plan_kwargs(kwargs))
             _prepare_shard(out, sdir, plan, overwrite, kwargs, model)
@@ -765,7 +767,8 @@ def run_shard(
                                  timeout=dist.DEFAULT_BARRIER_TIMEOUT_S if barrier_timeout is None else barrier_timeout)
         outcome.pending = dist.shards_done(out, shard.count, plan.run_config)
         if merge != "never" and not outcome.pending:
-            outcome.merged = _merge_shards(plan, out, shard.count, workers=workers, progress=progress)
+            with run_lock(out):
+                outcome.merged = _merge_shards(plan, out, shard.count, workers=workers, progress=progress)
     return outcome
 
 

@@ -35,6 +35,7 @@ from typing import Any, Iterator
 
 from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
+from pjbench.benchmarks.runlock import holding_out_lock
 from pjbench.benchmarks.results import ITEMS_FILE, RESULTS_FILE, ItemRecord, RunResults, write_jsonl, write_results
 from pjbench.benchmarks.tasks import TASKS, QAItem, QATask
 
@@ -156,6 +157,7 @@ def _sha256(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
+@holding_out_lock
 def score(
     task: str,
     data_root: str | os.PathLike,
