@@ -215,6 +215,8 @@ def score_split(
             if was_corrupt:
                 bad.add(item.name)
             result = _arrays_to_surprise(cached, cfg) if cached is not None else None
+            if result is not None and not all(np.isfinite(v).all() for v in result.values()):
+                result, cached, clip = None, None, None  # written before finiteness was checked: recompute
             if result is not None:
                 origin[item.name] = "cache"
             elif error is None:
@@ -231,6 +233,13 @@ def score_split(
                     except ValueError as exc:  # e.g. shorter than one window: a recorded skip, not a crash
                         error = f"{item.path}: {exc}"
                     else:
+                        n_bad = sum(int((~np.isfinite(np.asarray(v, dtype=np.float64))).sum()) for v in surprise.values())
+                        n_all = sum(int(np.asarray(v).size) for v in surprise.values())
+                        if n_bad:  # never cache or score them: a recorded skip naming the video
+                            error = (f"{item.path}: non-finite surprise (NaN/inf) in {n_bad} of {n_all} windows; "
+                                     "check the checkpoint and --dtype")
+                            surprise = None
+                    if error is None and surprise is not None:
                         result = {str(c): [float(x) for x in v] for c, v in surprise.items()}
                         origin[item.name] = "computed"
                         if store is not None and fp is not None:

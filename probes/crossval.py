@@ -142,5 +142,12 @@ def cross_val_predict(
             scores = np.full((len(items), s.shape[1]), np.nan)
         scores[test] = s
         per_fold.append({"fold": int(f), **info})
-    assert scores is not None and not np.isnan(scores).any()
+    if scores is None:
+        raise ValueError("cross_val_predict: no folds (no items to score)")
+    bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+    if bad.size:  # a diverged fit (or non-finite inputs): never write such scores as results
+        names = [str(getattr(items[i], "name", i)) for i in bad[:10]]
+        raise PjbenchError(f"the probe produced non-finite (NaN/inf) scores for {bad.size} item(s): "
+                           f"{', '.join(names)}{' ...' if bad.size > 10 else ''}; check the features "
+                           "(results.json protocol.features) or lower the learning-rate grid")
     return scores, per_fold

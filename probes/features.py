@@ -294,7 +294,16 @@ def extract_features(
         stats.pooled_grid, stats.dim = out_grid, int(pooled.shape[-1])
         stats.bytes_per_video = feature_bytes(out_grid, stats.dim)
         for (path, fp, _, info), feats in zip(pending, pooled):
-            store.put(fp, {"tokens": feats.numpy().astype(np.float16),
+            n_bad = int((~torch.isfinite(feats)).sum())
+            if n_bad:  # never cache or train on them: a recorded failure naming the video
+                fail(path, f"{path}: the encoder produced non-finite features ({n_bad} NaN/inf values)")
+                continue
+            feats16 = feats.numpy().astype(np.float16)
+            if not np.isfinite(feats16).all():
+                fail(path, f"{path}: features exceed the float16 range of the feature cache "
+                           f"(max |x| = {float(feats.abs().max()):.3g} > 65504)")
+                continue
+            store.put(fp, {"tokens": feats16,
                            "n_source_frames": np.array([info["n_source_frames"]], dtype=np.int64),
                            "n_padded": np.array([info["n_padded"]], dtype=np.int64)},
                       meta={"name": by_path[path][0].name, "path": str(path)})

@@ -376,3 +376,45 @@ def test_probe_records_record_non_square_videos(qa_root, tmp_path):
     conditions = {r.name: r.conditions for r in load_items(tmp_path / "out")}
     assert conditions["dev_0_0"] == ["non_square:crop 50%"] and conditions["dev_0_1"] == []
     assert results.task["conditions"] == {"non_square": 1}
+
+
+def test_non_finite_features_are_recorded_failures_never_cached(qa_root, tmp_path, monkeypatch):
+    enc = MODELS.build("pixel-patches")
+    items = FakeColourQA().load(qa_root, "dev")[:3]
+    real = enc.encode
+    calls = {"n": 0}
+
+    def encode(clips):  # the second video's tokens are NaN (a diverged checkpoint, an fp16 overflow)
+        out = real(clips)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            out = out.clone()
+            out[0, 0, 0] = float("nan")
+        return out
+
+    monkeypatch.setattr(enc, "encode", encode)
+    store = FeatureCache(tmp_path / "cache").store({"name": "pixel", "key": "k"}, "features", feature_protocol(4, (2, 2, 2)))
+    index = extract_features(enc, items, store, n_frames=4, pooled_grid=(2, 2, 2), progress=False, batch_size=1)
+    st = index.stats
+    assert (st.n_computed, st.n_failed) == (2, 1)
+    assert st.failed[0]["name"] == items[1].name and "non-finite features (1 NaN/inf values)" in st.failed[0]["reason"]
+    assert items[1].path not in index and len(list(store.entries())) == 2
+
+
+def test_non_finite_probe_scores_are_an_error_naming_the_items():
+    from pjbench.probes.crossval import cross_val_predict
+
+    items = [QAItem(name=f"v{i}", path=Path(f"v{i}.mp4"), split="dev", label=0, pair_id=str(i), question="q",
+                    candidates=("a", "b")) for i in range(4)]
+
+    def fit_eval(tr, val, lr, wd, max_e, epochs, seed):
+        return {e: {"accuracy": 0.5, "loss": 1.0} for e in epochs}
+
+    def fit_predict(tr, te, lr, wd, epochs, seed):  # a diverged fit
+        s = np.zeros((len(te), 2))
+        s[0, 1] = np.nan
+        return s
+
+    with pytest.raises(PjbenchError, match=r"non-finite \(NaN/inf\) scores for 2 item\(s\): v0, v1"):
+        cross_val_predict(items, [0, 1, 0, 1], fit_eval=fit_eval, fit_predict=fit_predict,
+                          grid={"lr": [1e-3], "weight_decay": [0.0], "epochs": [1]}, inner_k=2)

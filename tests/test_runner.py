@@ -135,3 +135,27 @@ def test_vjepa2_from_a_local_checkpoint_end_to_end(tiny_suite, tiny_vjepa2_dir, 
     items = load_items(out)
     assert all(len(r.surprise) == len(results.protocol["contexts"]) for r in items)
     assert json.loads((out / "results.json").read_text())["schema_version"] == "pjbench.results/1"
+
+
+def test_non_finite_surprise_is_a_recorded_skip_naming_the_video(tiny_suite, tmp_path, monkeypatch):
+    import pjbench.benchmarks.runner as runner
+
+    real = runner.video_surprise
+    calls = {"n": 0}
+
+    def poisoned(model, clip, cfg, batch_size=None):  # the second video's windows come out NaN / inf
+        out = real(model, clip, cfg, batch_size=batch_size)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            out = {c: np.where(np.arange(len(v)) == 0, np.nan, np.inf) for c, v in out.items()}
+        return out
+
+    monkeypatch.setattr(runner, "video_surprise", poisoned)
+    results, out = evaluate("pixel-copy-last", tiny_suite, tmp_path / "r", **{**FAST, "split": "Debug"})
+    (skip,) = results.task["skipped"]
+    assert "non-finite surprise (NaN/inf)" in skip["reason"] and skip["path"] in skip["reason"]
+    assert results.task["n_scored"] == results.task["n_items"] - 1
+    assert skip["name"] not in {r.name for r in load_items(out)}
+    monkeypatch.setattr(runner, "video_surprise", real)  # not cached: the next run computes it
+    again, _ = evaluate("pixel-copy-last", tiny_suite, tmp_path / "r2", **{**FAST, "split": "Debug"})
+    assert not again.task["skipped"] and again.task["n_computed"] == 1
