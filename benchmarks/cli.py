@@ -6,6 +6,7 @@ status 1, never a traceback; set ``PJBENCH_DEBUG=1`` to see the traceback anyway
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -45,8 +46,32 @@ def _user_errors(fn):
             from pjbench.benchmarks.safe_text import clean
 
             raise click.ClickException(clean(str(exc))) from None
+        except OSError as exc:
+            message = _os_error_message(exc)
+            if message is None or os.environ.get("PJBENCH_DEBUG"):
+                raise
+            from pjbench.benchmarks.safe_text import clean
+
+            raise click.ClickException(clean(message)) from None
 
     return wrapper
+
+
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _os_error_message(exc: OSError) -> str | None:
+    """One line for the file-system errors a user fixes (disk full, read-only or forbidden folder)."""
+    where = exc.filename or "a file"
+    if exc.errno in _NO_SPACE:
+        return (f"{where}: no space left on the device ({exc.strerror}). Everything finished so far is kept (a run "
+                "resumes from --out and the feature cache): free space, or point --out / PJBENCH_CACHE elsewhere, "
+                "and run the same command again")
+    if exc.errno in _NOT_WRITABLE:
+        return (f"{where}: cannot write ({exc.strerror}); choose a writable --out (the feature cache: set "
+                "PJBENCH_CACHE or pass --no-cache)")
+    return None
 
 
 def _model_args(ctx, param, value):
