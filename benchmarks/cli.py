@@ -327,8 +327,7 @@ def _echo_surprise_results(results, path, out) -> None:
     if t.get("n_cache_corrupt"):
         click.echo(f"warning: {t['n_cache_corrupt']} cache entr{'y' if t['n_cache_corrupt'] == 1 else 'ies'} failed "
                    "verification (payload or key checksum) and were recomputed", err=True)
-    if results.task["skipped"]:
-        click.echo(f"skipped {len(results.task['skipped'])} of {results.task['n_items']} videos (see results.json)", err=True)
+    _echo_coverage(results.task)
     conditions = results.task.get("conditions") or {}
     if conditions:
         words = {"non_square": "non-square (centre-cropped)", "vfr": "variable frame rate (sampled by timestamp)"}
@@ -337,6 +336,22 @@ def _echo_surprise_results(results, path, out) -> None:
     click.echo(f"results: {path}")
     for key, rel in results.files.items():
         click.echo(f"{key}: {Path(out) / rel}")
+
+
+def _echo_coverage(t: dict, unit: str = "videos") -> None:
+    """One line saying how many items entered the metrics and how many were left out, and why (first reason)."""
+    skipped, left = list(t.get("skipped") or []), list(t.get("left_out") or [])
+    if not skipped and not left:
+        return
+    n = t.get("n_selected", t.get("n_items"))
+    n_in = t.get("n_in_metrics", t.get("n_scored", 0) - len(left))
+    parts = [f"{len(skipped)} skipped"] if skipped else []
+    if left:
+        parts.append(f"{len(left)} scored but out of the metrics (incomplete pair)")
+    first = (skipped or left)[0]["reason"]
+    click.echo(f"coverage: {n_in} of {n} {unit} in the metrics, {len(skipped) + len(left)} left out "
+               f"({', '.join(parts)}); first: {first} (all with reasons: results.json task.skipped"
+               f"{' / task.left_out' if left else ''})", err=True)
 
 
 def _eval_beyond_one_process(model, data_root, out, scale, kw):
@@ -643,6 +658,7 @@ def _echo_qa_headline(results) -> None:
               else "[CI undefined: too few pairs per stratum]")
         click.echo(f"{results.model['name']} on {results.task['name']}/{results.task['split']}: {name.replace('_', ' ')} "
                    f"{100 * head.value:.1f} {ci} over {head.n} {head.unit} (chance {100 * head.chance:.0f})")
+    _echo_coverage(results.task, unit="items")
 
 
 @main.command("synth")

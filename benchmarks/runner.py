@@ -349,6 +349,10 @@ class _Plan:
     protocol: Protocol = Protocol()
     compile: bool = False  # asked for
     compiled: bool = False  # done (the model has a ``compile`` method)
+    # items the task leaves out before scoring (invalid pairs), as recorded skips {name, path, reason}
+    invalid: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    dev_invalid: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    order: dict[str, int] = dataclasses.field(default_factory=dict)  # item name -> rank in the split files
 
 
 def _plan(model: str, data_root: str | os.PathLike, out: Path | None, *, task: str, split: str | None,
@@ -415,9 +419,15 @@ def _plan(model: str, data_root: str | os.PathLike, out: Path | None, *, task: s
         )
 
     data_fp = fingerprint_items(items)
+    dev_fp = fingerprint_items(dev_items) if dev_items else None
+    order = {it.name: i for i, it in enumerate([*dev_items, *items])}
+    items, invalid = _without_invalid(task_obj, items)
+    dev_items, dev_invalid = _without_invalid(task_obj, dev_items)
+    if not items:
+        raise PjbenchError(f"{data_root}: split {split} has no valid item; first problem: {invalid[0]['reason']}")
     run_config = {
         "task": task, "split": split, "dev_split": dev_split, "limit": limit, "data_fingerprint": data_fp,
-        "dev_fingerprint": fingerprint_items(dev_items) if dev_items else None,
+        "dev_fingerprint": dev_fp,
         "model": enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "protocol": cfg.to_dict(),
         "protocol_name": proto.name, "protocol_deviations": proto.to_dict(),
     }
@@ -425,7 +435,17 @@ def _plan(model: str, data_root: str | os.PathLike, out: Path | None, *, task: s
                  n_in_split=n_in_split, enc=enc, cfg=cfg, run_config=run_config, data_fp=data_fp,
                  data_root=str(Path(data_root).resolve()), limit=limit, context=context, device=device, seed=seed,
                  n_boot=n_boot, batch_size=batch_size, cache=cache, cache_dir=cache_dir, started_at=started_at, t0=t0,
-                 sizer=sizer, protocol=proto, compile=bool(compile), compiled=compiled)
+                 sizer=sizer, protocol=proto, compile=bool(compile), compiled=compiled, invalid=invalid,
+                 dev_invalid=dev_invalid, order=order)
+
+
+def _without_invalid(task_obj: Any, items: list[VideoItem]) -> tuple[list[VideoItem], list[dict[str, str]]]:
+    """``items`` without those the task declares invalid (``Task.invalid_items``), and those as skips."""
+    reasons = task_obj.invalid_items(items) if hasattr(task_obj, "invalid_items") and items else {}
+    if not reasons:
+        return items, []
+    return ([it for it in items if it.name not in reasons],
+            [{"name": it.name, "path": str(it.path), "reason": reasons[it.name]} for it in items if it.name in reasons])
 
 
 def _protocol_model_args(proto: Protocol, model_args: dict[str, Any] | None,
@@ -528,8 +548,8 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
         plan.task_obj, plan.cfg, plan.enc, plan.split, plan.dev_split, plan.items, plan.dev_items)
     context, seed, n_boot = plan.context, plan.seed, plan.n_boot
     # skips in item order, whatever order the workers (or the shards) finished them in
-    skipped = _in_item_order(skipped, items)
-    dev_skipped = _in_item_order(dev_skipped, dev_items)
+    skipped = _in_item_order([*plan.invalid, *skipped], plan.order)
+    dev_skipped = _in_item_order([*plan.dev_invalid, *dev_skipped], plan.order)
     if not surprise:
         raise PjbenchError(f"no video of {split} could be scored; first problem: {skipped[0]['reason'] if skipped else '?'}")
 
@@ -594,11 +614,12 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
                              "targets": enc.info.extra.get("target_encoder"), "note": enc.info.extra.get("encoders")}}
     results = RunResults(
         task={"name": plan.task, "split": split, "data_root": plan.data_root, "data_fingerprint": plan.data_fp,
-              "limit": plan.limit, "n_items": plan.n_in_split, "n_selected": len(items), "n_scored": len(records),
+              "limit": plan.limit, "n_items": plan.n_in_split, "n_selected": len(items) + len(plan.invalid), "n_scored": len(records),
               "skipped": skipped, "dev_split": dev_split, "n_dev_items": len(dev_items),
               "n_dev_scored": len(dev_surprise), "dev_skipped": dev_skipped,
               "n_computed": n_origin["computed"], "n_from_cache": n_origin["cache"],
               "n_from_previous_run": n_origin["previous_run"], "n_cache_corrupt": n_cache_corrupt,
+              **left_out_summary(task_obj, records),
               "conditions": count_conditions(records)},
         model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "identity": model_identity(enc),
                "cache": {"enabled": plan.cache, "root": str(FeatureCache(plan.cache_dir).root) if plan.cache else None,
@@ -608,8 +629,15 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
     return results, write_results(out, results)
 
 
-def _in_item_order(skipped: list[dict[str, str]], items: Sequence[VideoItem]) -> list[dict[str, str]]:
-    rank = {it.name: i for i, it in enumerate(items)}
+def left_out_summary(task_obj: Any, records: Sequence[ItemRecord]) -> dict[str, Any]:
+    """``{"left_out": [{name, reason}], "n_in_metrics": N}``: scored records the task's metrics leave out
+    (``Task.left_out``: e.g. an IntPhys 2 video whose partner was skipped), so coverage is never silent."""
+    reasons = task_obj.left_out(records) if hasattr(task_obj, "left_out") else {}
+    return {"left_out": [{"name": r.name, "reason": reasons[r.name]} for r in records if r.name in reasons],
+            "n_in_metrics": sum(1 for r in records if r.name not in reasons)}
+
+
+def _in_item_order(skipped: list[dict[str, str]], rank: dict[str, int]) -> list[dict[str, str]]:
     return sorted(skipped, key=lambda s: rank.get(s["name"], len(rank)))
 
 

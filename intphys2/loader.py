@@ -310,6 +310,42 @@ def load_split(data_root: str | os.PathLike, split: str, limit: int | None = Non
     return limit_items(items, limit)
 
 
+def invalid_pair_items(items: Iterable[VideoItem]) -> dict[str, str]:
+    """``{item name: reason}`` for every labelled item whose pair breaks the pairing rules of
+    :func:`pair_problems` (a ``3_Possible`` row with no impossible partner, a pair of two possibles, a
+    missing Debug render, a label without a pair id). Such items cannot enter a paired metric, so eval
+    leaves them out as recorded skips with this reason (validate reports the same problems as errors)."""
+    groups: dict[str, list[VideoItem]] = defaultdict(list)
+    out: dict[str, str] = {}
+    for it in items:
+        if it.label is None:
+            continue
+        if it.pair_id is None:
+            out[it.name] = f"{it.split}: video {it.name} has a label but no pair id (left out of every metric)"
+            continue
+        groups[it.pair_id].append(it)
+    for pid, group in groups.items():
+        problem = _group_problem(group)
+        if problem is not None:
+            for it in group:
+                out[it.name] = f"invalid pair {pid}: {problem} (left out of every metric; `pjbench validate` lists it)"
+    return out
+
+
+def _group_problem(group: Sequence[VideoItem]) -> str | None:
+    n_pos = sum(it.label == 1 for it in group)
+    n_imp = len(group) - n_pos
+    split = group[0].split
+    counts = f"{n_pos} possible, {n_imp} impossible"
+    if n_pos == 0 or n_imp == 0:
+        return f"{counts}; needs at least one possible and one impossible video"
+    if split in ONE_TO_ONE_SPLITS and (n_pos, n_imp) != (1, 1):
+        return f"{counts}; expected exactly one possible and one impossible video"
+    if n_pos != n_imp:
+        return f"{counts}; unequal numbers of possible and impossible renders"
+    return None
+
+
 def pair_problems(items: Iterable[VideoItem]) -> list[str]:
     """Problems with the pairing of labelled items (empty list = fine); unlabelled items are ignored.
 
@@ -328,16 +364,11 @@ def pair_problems(items: Iterable[VideoItem]) -> list[str]:
         groups[it.pair_id].append(it)
     for pid in sorted(groups, key=natural_key):
         group = groups[pid]
-        n_pos = sum(it.label == 1 for it in group)
-        n_imp = len(group) - n_pos
-        split = group[0].split
-        where = f"{split}: pair {pid} ({n_pos} possible, {n_imp} impossible: {', '.join(_where(it) for it in group)})"
-        if n_pos == 0 or n_imp == 0:
-            problems.append(f"{where}: needs at least one possible and one impossible video")
-        elif split in ONE_TO_ONE_SPLITS and (n_pos, n_imp) != (1, 1):
-            problems.append(f"{where}: expected exactly one possible and one impossible video")
-        elif n_pos != n_imp:
-            problems.append(f"{where}: unequal numbers of possible and impossible renders")
+        problem = _group_problem(group)
+        if problem is not None:
+            counts, _, rule = problem.partition("; ")
+            where = f"{group[0].split}: pair {pid} ({counts}: {', '.join(_where(it) for it in group)})"
+            problems.append(f"{where}: {rule}")
     return problems
 
 

@@ -92,6 +92,20 @@ class IntPhys2Task:
                                breakdowns=self.breakdowns)
 
     # ----------------------------------------------------------------------------------------------
+    def invalid_items(self, items: Sequence[VideoItem]) -> dict[str, str]:
+        """``{name: reason}`` of items whose pair breaks the pairing rules: eval records them as skips
+        (:func:`pjbench.intphys2.loader.invalid_pair_items`)."""
+        return loader.invalid_pair_items(items)
+
+    def left_out(self, records: Sequence[ItemRecord]) -> dict[str, str]:
+        """``{name: reason}`` of scored labelled records that :meth:`metrics` leaves out: their pair has no
+        scored partner of the other label (the partner was skipped)."""
+        kept = {r.name for r in complete_pairs_only(records)}
+        return {r.name: f"pair {r.pair_id}: its {'impossible' if r.label == 1 else 'possible'} partner was not "
+                        "scored (skipped), so the pair is left out of every metric"
+                for r in records if r.label is not None and r.name not in kept}
+
+    # ----------------------------------------------------------------------------------------------
     def has_split(self, data_root: str | os.PathLike, split: str) -> bool:
         try:
             d = loader.split_dir(data_root, split)

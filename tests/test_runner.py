@@ -159,3 +159,60 @@ def test_non_finite_surprise_is_a_recorded_skip_naming_the_video(tiny_suite, tmp
     monkeypatch.setattr(runner, "video_surprise", real)  # not cached: the next run computes it
     again, _ = evaluate("pixel-copy-last", tiny_suite, tmp_path / "r2", **{**FAST, "split": "Debug"})
     assert not again.task["skipped"] and again.task["n_computed"] == 1
+
+
+def _retype(csv_path, edits):
+    """Set the ``type`` of the rows named in ``edits`` ({row number from 1: new type})."""
+    import csv
+
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    fields = list(rows[0])
+    for i, t in edits.items():
+        rows[i - 1]["type"] = t
+    with open(csv_path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
+def test_invalid_pairs_are_recorded_skips_and_the_headline_says_so(tiny_suite, tmp_path):
+    import csv
+
+    from click.testing import CliRunner
+
+    from pjbench.benchmarks.cli import main
+
+    data = tmp_path / "IntPhys2"
+    shutil.copytree(tiny_suite, data)
+    csv_path = data / "Main" / "metadata.csv"
+    rows = list(csv.DictReader(open(csv_path, newline="")))
+    by_pair = {}
+    for i, r in enumerate(rows, start=1):
+        by_pair.setdefault((r["SceneIndex"], r["type"].split("_")[0]), []).append((i, r))
+    (a, b), (c, d), (e, f) = [v for v in by_pair.values() if len(v) == 2][:3]
+    # a pair holding two possibles; a 3_Possible row (its old partner is left alone too); an undecodable video
+    flip = a if a[1]["type"].endswith("_Impossible") else b
+    lone = c if c[1]["type"].endswith("_Possible") else d
+    _retype(csv_path, {flip[0]: flip[1]["type"].replace("Impossible", "Possible"), lone[0]: "3_Possible"})
+    victim = data / "Main" / e[1]["file_name"]
+    victim.write_bytes(victim.read_bytes()[:200])
+    results, out = evaluate("pixel-copy-last", data, tmp_path / "r", **FAST)
+    reasons = {s["name"]: s["reason"] for s in results.task["skipped"]}
+    left = {s["name"]: s["reason"] for s in results.task["left_out"]}
+    assert set(reasons) == {a[1]["name"], b[1]["name"], c[1]["name"], d[1]["name"], e[1]["name"]}, reasons
+    assert "2 possible, 0 impossible" in reasons[flip[1]["name"]] and "invalid pair" in reasons[flip[1]["name"]]
+    assert "1 possible, 0 impossible" in reasons[lone[1]["name"]]
+    assert "0 possible, 1 impossible" in reasons[(d if lone is c else c)[1]["name"]]
+    assert set(left) == {f[1]["name"]} and "partner was not scored" in left[f[1]["name"]]
+    n = len(rows)
+    assert results.task["n_scored"] == n - 5 and results.task["n_in_metrics"] == n - 6
+    assert results.metric("pairwise_accuracy", "avg").n == (n - 6) // 2
+    assert [s["name"] for s in results.task["skipped"]] == [r["name"] for r in rows if r["name"] in reasons], \
+        "skips listed in file order"
+    res = CliRunner().invoke(main, ["eval", "-m", "pixel-copy-last", "--data-root", str(data), "--window", "16",
+                                    "--n-boot", "100", "--workers", "0", "-q", "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 0, res.output
+    assert (f"coverage: {n - 6} of {n} videos in the metrics, 6 left out (5 skipped, 1 scored but out of the "
+            "metrics (incomplete pair))") in res.output
