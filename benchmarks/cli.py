@@ -628,15 +628,22 @@ def _task_options(task: str, videos_root) -> dict:
               help="Bootstrap resamples for the CIs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing results.json in --out.")
+@click.option("--min-coverage", type=click.FloatRange(0, 100), default=95.0, show_default=True,
+              help="Percent of the split's items that must have an answer; below it score is an error "
+                   "(missing answers would count as wrong).")
+@click.option("--allow-missing", is_flag=True,
+              help="Score even below --min-coverage: missing answers count as wrong (recorded in results.json).")
 @_user_errors
-def score_cmd(task, data_root, predictions, out, split, model_name, videos_root, n_boot, seed, overwrite):
+def score_cmd(task, data_root, predictions, out, split, model_name, videos_root, n_boot, seed, overwrite,
+              min_coverage, allow_missing):
     """Score an answer file from any model (e.g. a video-language model) with the task's metrics and CIs."""
     from pjbench.benchmarks.api import score
 
     if not data_root.is_dir():
         raise PjbenchError(f"--data-root {data_root}: no such directory")
     results, path = score(task, data_root, predictions, out, split=split, n_boot=n_boot, seed=seed,
-                          model_name=model_name, task_options=_task_options(task, videos_root), overwrite=overwrite)
+                          model_name=model_name, task_options=_task_options(task, videos_root), overwrite=overwrite,
+                          min_coverage=min_coverage, allow_missing=allow_missing)
     _echo_qa_headline(results)
     answers = results.task.get("answers") or {}
     if answers:

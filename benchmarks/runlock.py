@@ -15,6 +15,7 @@ The lock is re-entrant within a process (an evaluation that merges its shards ta
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import inspect
@@ -24,7 +25,6 @@ import socket
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -66,12 +66,13 @@ def _holder(path: Path) -> str:
             + (f": {info['command']}" if info.get("command") else ""))
 
 
-@contextmanager
+@contextlib.contextmanager
 def run_lock(directory: str | os.PathLike, timeout: float | None = None, *, wait_message: bool = True) -> Iterator[Path]:
     """Hold the exclusive lock of ``directory`` (created if missing) for the ``with`` block.
 
     ``timeout``: seconds to wait for another holder (``None``: :func:`lock_timeout`; ``0``: refuse at once)."""
     directory = Path(directory)
+    created = not directory.exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -136,6 +137,11 @@ def run_lock(directory: str | os.PathLike, timeout: float | None = None, *, wait
                 fh.truncate()
             except OSError:
                 pass
+            if created:  # a run refused before it wrote anything leaves no folder behind
+                with contextlib.suppress(OSError):
+                    if [p.name for p in directory.iterdir()] == [LOCK_FILE]:
+                        path.unlink()
+                        directory.rmdir()
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
     finally:
         fh.close()

@@ -83,8 +83,14 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
             raise DataError("CSV has no header row", path=path)
+        n_fields = len(reader.fieldnames)
         for i, rec in enumerate(reader, start=2):
-            yield i, {k: v for k, v in rec.items() if k is not None}
+            extra = rec.get(None)
+            if extra is not None or any(v is None for v in rec.values()):
+                n = n_fields + len(extra or ()) - sum(1 for k, v in rec.items() if k is not None and v is None)
+                raise DataError(f"line {i}: {n} field(s), the header has {n_fields} "
+                                f"({', '.join(reader.fieldnames)}); quote answers that contain commas", path=path)
+            yield i, rec
 
 
 def read_predictions(path: str | os.PathLike) -> list[AnswerLine]:
@@ -170,6 +176,8 @@ def score(
     model_name: str | None = None,
     task_options: dict[str, Any] | None = None,
     overwrite: bool = False,
+    min_coverage: float = 95.0,
+    allow_missing: bool = False,
 ) -> tuple[RunResults, Path]:
     """Score an answer file on ``task``/``split`` and write a run directory; returns ``(results, path)``.
 
@@ -183,6 +191,8 @@ def score(
         model_name: name shown in reports (default: the predictions file's stem).
         task_options: keyword arguments for the task (MVPBench: ``videos_root``, ``configs``).
         overwrite: replace an existing ``results.json`` in ``out`` (otherwise refuse).
+        min_coverage: percent of the split's items that must have an answer line; below it
+            :class:`PjbenchError` (listing missing ids) unless ``allow_missing``.
 
     Every item of the split gets a record: missing and unparseable answers have ``prediction=None`` and
     count as wrong. The counts go to ``results.task["answers"]`` and the protocol names the parser.
@@ -207,6 +217,15 @@ def score(
             f"{predictions}: none of its {counts['lines']} answer(s) matches an item of {task}/{split} "
             f"(e.g. id {counts['unknown_id_examples'][:1]}); item ids look like {items[0].name!r}"
         )
+
+    coverage = 100.0 * counts["answered"] / len(items)
+    counts["coverage_percent"] = round(coverage, 3)
+    if coverage < min_coverage and not allow_missing:
+        raise PjbenchError(
+            f"{predictions}: answers for {counts['answered']} of {len(items)} items of {task}/{split} "
+            f"({coverage:.1f} %), below --min-coverage {min_coverage:g} %; missing e.g. "
+            f"{', '.join(map(str, counts['missing_examples'][:3]))}. Pass --allow-missing to score anyway "
+            "(missing answers count as wrong)")
 
     records = []
     for it in items:
@@ -243,7 +262,8 @@ def score(
                "extra": {"predictions": str(predictions.resolve()), "predictions_hash": _sha256(predictions)}},
         protocol={"readout": "answers", "parser": f"{type(task_obj).__name__}.parse_answer",
                   "headline": getattr(task_obj, "headline", None), "missing_answers": "wrong",
-                  "unparseable_answers": "wrong", "n_boot": n_boot, "ci_level": 0.95},
+                  "unparseable_answers": "wrong", "min_coverage_percent": min_coverage,
+                  "allow_missing": bool(allow_missing), "n_boot": n_boot, "ci_level": 0.95},
         metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
     )
     return results, write_results(out, results)

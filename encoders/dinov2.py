@@ -75,7 +75,8 @@ class DINOv2Frames:
 
 
 def load_dinov2(checkpoint: str | None = None, device: str = "cpu", name: str = "dinov2-base",
-                layer: int | None = None, resolution: int = 224, frames: int = 16) -> DINOv2Frames:
+                layer: int | None = None, resolution: int = 224, frames: int = 16,
+                allow_pickle: bool = False) -> DINOv2Frames:
     """Load DINOv2 (with or without registers) from an HF id or a local ``save_pretrained`` directory."""
     from transformers import AutoModel
 
@@ -84,7 +85,8 @@ def load_dinov2(checkpoint: str | None = None, device: str = "cpu", name: str = 
     config = read_config(source, local, "DINOv2", "Dinov2Model")
     if config.get("model_type") not in MODEL_TYPES:
         raise PjbenchError(f"{checkpoint}: a {config.get('model_type')!r} checkpoint, not DINOv2")
-    model, _, identity = from_pretrained_checked(AutoModel, source, local, "DINOv2", ("embeddings.", "encoder."))
+    model, _, identity = from_pretrained_checked(AutoModel, source, local, "DINOv2", ("embeddings.", "encoder."),
+                                                 allow_pickle)
     info = ModelInfo(name=name, params=count_params(model), **identity)
     return DINOv2Frames(model, info, device=device, layer=layer, resolution=resolution, frames=frames)
 

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from pjbench.benchmarks.errors import PjbenchError
+from pjbench.encoders.hf_loading import check_weight_files, from_pretrained_quiet
 from pjbench.encoders.base import ModelInfo, Preprocessing, count_params
 from pjbench.encoders.vjepa2_hf import hash_weights
 
@@ -74,14 +75,18 @@ def read_config(source: str, local: Path | None, family: str, model_class: str) 
 
 
 def from_pretrained_checked(model_cls: Any, source: str, local: Path | None, family: str,
-                            required: tuple[str, ...]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+                            required: tuple[str, ...], allow_pickle: bool = False
+                            ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """``model_cls.from_pretrained`` that refuses silently random weights.
 
     Returns ``(model, loading_info, identity)`` where identity holds ``checkpoint`` and
     ``checkpoint_hash`` (local directory) or ``revision`` (hub). Missing keys under any ``required`` prefix
-    (e.g. the encoder of a checkpoint of another architecture) are a :class:`PjbenchError`."""
+    (e.g. the encoder of a checkpoint of another architecture) are a :class:`PjbenchError`. Pickled weights
+    are refused unless ``allow_pickle`` (:mod:`pjbench.encoders.hf_loading`); transformers' report is captured."""
+    if local is not None:
+        check_weight_files(local, family, allow_pickle)
     try:
-        model, loading = model_cls.from_pretrained(source, output_loading_info=True)
+        model, loading = from_pretrained_quiet(model_cls, source, allow_pickle=allow_pickle, output_loading_info=True)
     except OSError as exc:
         if local is None:
             raise PjbenchError(offline_hint(family, source, model_cls.__name__)) from None
@@ -238,8 +243,9 @@ class VideoMAEEncoder:
 
 
 def load_videomae(checkpoint: str | None = None, device: str = "cpu", name: str = "videomae-base",
-                  layer: int | None = None) -> VideoMAEEncoder:
-    """Load VideoMAE from an HF id or a local ``save_pretrained`` directory.
+                  layer: int | None = None, allow_pickle: bool = False) -> VideoMAEEncoder:
+    """Load VideoMAE from an HF id or a local ``save_pretrained`` directory (safetensors; pickled weights
+    only with ``allow_pickle=True``).
 
     Pre-training checkpoints (``architectures: VideoMAEForPreTraining``) load with their decoder (surprise
     and features); any other VideoMAE checkpoint loads as ``VideoMAEModel`` (features only)."""
@@ -253,7 +259,7 @@ def load_videomae(checkpoint: str | None = None, device: str = "cpu", name: str 
     pretraining = "VideoMAEForPreTraining" in (config.get("architectures") or [])
     cls = VideoMAEForPreTraining if pretraining else VideoMAEModel
     required = ("videomae.", *DECODER_PREFIXES) if pretraining else ("embeddings.", "encoder.")
-    model, _, identity = from_pretrained_checked(cls, source, local, "VideoMAE", required)
+    model, _, identity = from_pretrained_checked(cls, source, local, "VideoMAE", required, allow_pickle)
     info = ModelInfo(name=name, params=count_params(model), **identity)
     return VideoMAEEncoder(model, info, device=device, layer=layer)
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.protocol import PUBLISHED_DTYPE, published_token_counts
+from pjbench.encoders.hf_loading import check_model_type, check_weight_files, from_pretrained_quiet
 from pjbench.encoders.base import ModelInfo, Preprocessing, count_params
 
 DEFAULT_CHECKPOINT = "facebook/vjepa2-vitl-fpc64-256"
@@ -285,13 +286,14 @@ def _require_weights(loading: dict[str, Any], where: str) -> None:
 
 def load_vjepa2(checkpoint: str | None = None, device: str = "cpu", frames: int = 48, name: str = "vjepa2",
                 variant: Any = None, layer: int | None = None,
-                context_encoder: str | None = None) -> VJEPA2Surprise:
+                context_encoder: str | None = None, allow_pickle: bool = False) -> VJEPA2Surprise:
     """Load ``VJEPA2Model`` from an HF id, a local ``save_pretrained`` directory, or an official training
     checkpoint file (``.pt``/``.pth``/``.tar``, see :mod:`pjbench.encoders.vjepa2_official`; ``variant``
     such as ``"vitl"``/``"vitg-384"`` names its architecture, ``None`` infers it from the weights).
     ``layer`` selects the block :meth:`VJEPA2Surprise.encode` reads (features readout). ``context_encoder``
     (official ``.pt`` only): ``encoder`` (default, the official split) or ``target_encoder``; an HF
-    checkpoint holds one encoder, so it takes no other value there."""
+    checkpoint holds one encoder, so it takes no other value there. HF folders load from safetensors only
+    unless ``allow_pickle=True``; a folder of another architecture is refused from its config.json."""
     from transformers import VJEPA2Model
 
     checkpoint = checkpoint or DEFAULT_CHECKPOINT
@@ -310,8 +312,11 @@ def load_vjepa2(checkpoint: str | None = None, device: str = "cpu", frames: int 
     if local.exists():
         if not (local / "config.json").is_file():
             raise PjbenchError(f"{local}: not a transformers checkpoint directory (no config.json)")
+        check_model_type(local, "V-JEPA 2", ("vjepa2",))
+        check_weight_files(local, "V-JEPA 2", allow_pickle)
         try:
-            model, loading = VJEPA2Model.from_pretrained(str(local), output_loading_info=True)
+            model, loading = from_pretrained_quiet(VJEPA2Model, str(local), allow_pickle=allow_pickle,
+                                                   output_loading_info=True)
         except (OSError, ValueError) as exc:
             raise PjbenchError(f"{local}: cannot load V-JEPA 2 weights ({exc})") from None
         _require_weights(loading, str(local))
@@ -321,7 +326,8 @@ def load_vjepa2(checkpoint: str | None = None, device: str = "cpu", frames: int 
         if checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") != 1:
             raise PjbenchError(f"checkpoint {checkpoint!r}: no such directory, and not a hub id like 'facebook/vjepa2-vitl-fpc64-256'")
         try:
-            model, loading = VJEPA2Model.from_pretrained(checkpoint, output_loading_info=True)
+            model, loading = from_pretrained_quiet(VJEPA2Model, checkpoint, allow_pickle=allow_pickle,
+                                                   output_loading_info=True)
         except OSError:
             raise PjbenchError(_offline_hint(checkpoint)) from None
         _require_weights(loading, checkpoint)
@@ -358,7 +364,7 @@ def build_tiny_random(seed: int = 0, **overrides: Any):
 
 
 def load_tiny_random(checkpoint: str | None = None, device: str = "cpu", seed: int = 0, layer: int | None = None,
-                     context_encoder: str | None = None) -> VJEPA2Surprise:
+                     context_encoder: str | None = None, allow_pickle: bool = False) -> VJEPA2Surprise:
     """Random-init tiny V-JEPA 2: exercises the full encoder + predictor path offline (scores ~ chance).
     One encoder serves context and targets (as an HF checkpoint's)."""
     if context_encoder not in (None, "encoder"):

@@ -210,7 +210,7 @@ def test_score_answer_file(release, tmp_path):
         {"id": "ghost_1_0", "answer": "A"},                    # unknown id
     ]                                                          # star_12_1 missing -> wrong
     preds.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    results, path = score("mvpbench", release, preds, tmp_path / "run", n_boot=100)
+    results, path = score("mvpbench", release, preds, tmp_path / "run", n_boot=100, allow_missing=True)
     assert path == tmp_path / "run" / "results.json"
     answers = results.task["answers"]
     assert (answers["lines"], answers["answered"], answers["missing"], answers["unparseable"],
@@ -232,7 +232,8 @@ def test_score_answer_file(release, tmp_path):
 def test_score_csv_and_refusals(release, tmp_path):
     csv_path = tmp_path / "m.csv"
     csv_path.write_text("video_id,prediction\nintphys_7_0,Yes\nintphys_7_1,No\n")
-    results, _ = score("mvpbench", release, csv_path, tmp_path / "r", n_boot=20, model_name="my model")
+    results, _ = score("mvpbench", release, csv_path, tmp_path / "r", n_boot=20, model_name="my model",
+                       allow_missing=True)
     assert results.model["name"] == "my model" and results.task["answers"]["answered"] == 2
     bad = tmp_path / "nothing.jsonl"
     bad.write_text(json.dumps({"id": "nope_0", "answer": "A"}) + "\n")
@@ -263,9 +264,40 @@ def test_video_id_in_two_configs_gets_a_config_prefix(release, tmp_path):
     preds = tmp_path / "sub.jsonl"
     preds.write_text(json.dumps({"row_id": "intphys_7_0", "task": "robot_object_interactions",
                                  "model_answer": "No"}) + "\n")
-    results, _ = score("mvpbench", release, preds, tmp_path / "run", n_boot=10)
+    results, _ = score("mvpbench", release, preds, tmp_path / "run", n_boot=10, min_coverage=0)
     assert results.task["answers"]["answered"] == 1 and results.task["answers"]["unknown_ids"] == 0
     sub = task.write_submission(tmp_path / "s.jsonl", _records(items), items)
     rows = [json.loads(x) for x in sub.read_text().splitlines()]
     assert {(r["task"], r["row_id"]) for r in rows if r["row_id"] == "intphys_7_0"} == {
         (IP, "intphys_7_0"), ("robot_object_interactions", "intphys_7_0")}
+
+
+def test_score_below_the_answer_coverage_is_an_error_unless_allowed(release, tmp_path):
+    from click.testing import CliRunner
+
+    from pjbench.benchmarks.cli import main
+
+    items = MVPBenchTask().load(release, "mini")
+    preds = tmp_path / "one.jsonl"
+    preds.write_text(json.dumps({"id": items[0].name, "answer": "A"}) + "\n")
+    with pytest.raises(PjbenchError, match=rf"answers for 1 of {len(items)} items .* below --min-coverage 95 %"):
+        score("mvpbench", release, preds, tmp_path / "r")
+    assert not (tmp_path / "r" / "results.json").exists()
+    args = ["score", "-t", "mvpbench", "--data-root", str(release), "-p", str(preds), "--n-boot", "100"]
+    res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and "--allow-missing" in res.output, res.output
+    res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cli"), "--allow-missing"])
+    assert res.exit_code == 0, res.output
+    saved = load_results(tmp_path / "cli")
+    assert saved.protocol["allow_missing"] is True and saved.protocol["min_coverage_percent"] == 95
+    assert saved.task["answers"]["coverage_percent"] == pytest.approx(100 / len(items), abs=1e-3)
+    res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cli2"), "--min-coverage", "10"])
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("line", ["intphys_7_1,No,extra", "intphys_7_1"])
+def test_malformed_csv_rows_are_errors_naming_the_row(release, tmp_path, line):
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text(f"video_id,prediction\nintphys_7_0,Yes\n{line}\n")
+    with pytest.raises(DataError, match=r"m\.csv: line 3: [13] field\(s\), the header has 2"):
+        score("mvpbench", release, csv_path, tmp_path / "r", allow_missing=True)

@@ -78,3 +78,40 @@ def test_checkpoint_without_predictor_is_refused(tmp_path):
               metadata={"format": "pt"})
     with pytest.raises(PjbenchError, match="lacks .* encoder/predictor weights"):
         load_vjepa2(str(src))
+
+
+def test_pickled_hf_weights_are_refused_unless_allowed(tiny_vjepa2_dir, tmp_path):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from pjbench.benchmarks.errors import PjbenchError
+    from pjbench.encoders.registry import MODELS
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_vjepa2_dir, pickled)
+    (st,) = pickled.glob("*.safetensors")
+    torch.save(load_file(str(st)), pickled / "pytorch_model.bin")
+    st.unlink()
+    with pytest.raises(PjbenchError, match=r"weights are pickled \(pytorch_model.bin\).*allow_pickle=true"):
+        MODELS.build("vjepa2", checkpoint=str(pickled))
+    enc = MODELS.build("vjepa2", checkpoint=str(pickled), allow_pickle=True)
+    ref = MODELS.build("vjepa2", checkpoint=str(tiny_vjepa2_dir))
+    clip = torch.rand(1, 16, 3, 64, 64)
+    assert torch.equal(enc.encode(clip), ref.encode(clip)), "the same weights, loaded from the pickle on request"
+
+
+def test_a_folder_of_another_architecture_is_one_error_line(tiny_suite, tmp_path):
+    from click.testing import CliRunner
+
+    from pjbench.benchmarks.cli import main
+    from pjbench.encoders.videomae import build_tiny_random
+
+    folder = tmp_path / "videomae"
+    build_tiny_random().save_pretrained(folder)
+    res = CliRunner().invoke(main, ["eval", "-m", "vjepa2", "--checkpoint", str(folder), "--data-root", str(tiny_suite),
+                                    "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines() == [
+        f"Error: {folder}: config.json says model_type 'videomae': a videomae checkpoint, not V-JEPA 2 (vjepa2)"]
