@@ -315,6 +315,7 @@ def _echo_surprise_results(results, path, out) -> None:
                    f"{100 * head.value:.1f} [{100 * head.ci_low:.1f}, {100 * head.ci_high:.1f}] over {head.n} pairs "
                    f"(chance {100 * head.chance:.0f}); context {results.protocol['context_selection']['selected']} "
                    f"({results.protocol['context_selection']['rule']})")
+    _echo_data_source(results)
     if results.protocol.get("name") not in (None, "corrected"):
         click.echo(f"protocol: {results.protocol['name']}")
     if results.protocol.get("optimistic"):
@@ -336,6 +337,13 @@ def _echo_surprise_results(results, path, out) -> None:
     click.echo(f"results: {path}")
     for key, rel in results.files.items():
         click.echo(f"{key}: {Path(out) / rel}")
+
+
+def _echo_data_source(results) -> None:
+    data = getattr(results, "data", None) or {}
+    if data.get("source") == "synthetic":
+        click.echo(f"data: the synthetic suite ({data.get('generator')}, seed {data.get('seed')}), not the released "
+                   "benchmark: these numbers are not comparable with published ones")
 
 
 def _echo_coverage(t: dict, unit: str = "videos") -> None:
@@ -665,6 +673,7 @@ def _echo_qa_headline(results) -> None:
               else "[CI undefined: too few pairs per stratum]")
         click.echo(f"{results.model['name']} on {results.task['name']}/{results.task['split']}: {name.replace('_', ' ')} "
                    f"{100 * head.value:.1f} {ci} over {head.n} {head.unit} (chance {100 * head.chance:.0f})")
+    _echo_data_source(results)
     _echo_coverage(results.task, unit="items")
 
 

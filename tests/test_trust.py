@@ -213,3 +213,15 @@ def test_real_data_runs_keep_published_numbers_in_the_table(tmp_path):
     edit_results(run, lambda d, m: d.update(data={"source": "real"}))
     page = build_report([run], tmp_path / "r.html", n_boot=100).read_text()
     assert "V-JEPA 2 (as reported)" in overview(page) and 'id="data-source"' not in page
+
+
+def test_eval_headline_says_the_data_is_synthetic(tiny_suite, tmp_path):
+    from click.testing import CliRunner
+
+    from pjbench.benchmarks.cli import main
+
+    res = CliRunner().invoke(main, ["eval", "-m", "pixel-linear", "--data-root", str(tiny_suite), "--split", "Debug",
+                                    "--window", "16", "--n-boot", "100", "--workers", "0", "-q",
+                                    "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "data: the synthetic suite (pjbench" in res.output and "not comparable with published ones" in res.output
