@@ -8,6 +8,8 @@ from typing import Any, Sequence
 
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.tasks import TASKS, ValidationReport
+from pjbench.synthetic.formats import DEFAULT_FORMAT as SYNTH_DEFAULT
+from pjbench.synthetic.formats import WRITERS as SYNTH_WRITERS
 
 
 SURPRISE_ONLY_OPTIONS = ("context", "frame_step", "window", "stride", "contexts", "max_context_mode", "dtype", "compile",
@@ -15,7 +17,7 @@ SURPRISE_ONLY_OPTIONS = ("context", "frame_step", "window", "stride", "contexts"
 PROBE_ONLY_OPTIONS = ("text_encoder", "folds", "n_frames", "pooled_grid", "controls", "grid", "probe_config")
 
 
-def evaluate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *, task: str = "intphys2",
+def evaluate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *, task: str | None = None,
              **kwargs: Any):
     """Score a registered model on a task, by the task's readout:
 
@@ -28,6 +30,9 @@ def evaluate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *
     from pjbench.benchmarks.tasks import check_model_readouts
     from pjbench.encoders.registry import MODELS
 
+    from pjbench.benchmarks.tasks import default_task
+
+    task = task or default_task()
     readout = TASKS.get(task).info.get("readout")
     declared = MODELS.get(model).info.get("readouts")
     if declared:  # before anything is loaded; the built model's own readouts are checked again by the runner
@@ -85,6 +90,9 @@ def validate(task: str, data_root: str | os.PathLike, check_videos: bool = True,
 
     if not Path(data_root).exists():
         raise PjbenchError(f"--data-root {data_root}: no such directory")
+    from pjbench.benchmarks.tasks import default_task
+
+    task = task or default_task()
     readout = TASKS.get(task).info.get("readout")
     wrong = [flag for flag, v, r in (("--window", window, "surprise"), ("--frame-step", frame_step, "surprise"),
                                      ("--frames", n_frames, "probe")) if v is not None and r != readout]
@@ -106,17 +114,14 @@ def validate(task: str, data_root: str | os.PathLike, check_videos: bool = True,
     return report
 
 
-SYNTH_BENCHMARKS = ("intphys2", "mvpbench", "causalvqa")
-
-
-def synth(out: str | os.PathLike, benchmark: str = "intphys2", **kwargs: Any) -> Path:
+def synth(out: str | os.PathLike, benchmark: str = SYNTH_DEFAULT, **kwargs: Any) -> Path:
     """Write an embedded synthetic suite in a benchmark's official release format to ``out``; see
     :func:`pjbench.synthetic.write_intphys2_suite`, ``write_mvpbench_suite``, ``write_causalvqa_suite``."""
     from pjbench import synthetic
 
-    if benchmark not in SYNTH_BENCHMARKS:
-        raise PjbenchError(f"--benchmark {benchmark!r}: choose one of {', '.join(SYNTH_BENCHMARKS)}")
-    return getattr(synthetic, f"write_{benchmark}_suite")(out, **kwargs)
+    if benchmark not in SYNTH_WRITERS:
+        raise PjbenchError(f"--benchmark {benchmark!r}: choose one of {', '.join(SYNTH_WRITERS)}")
+    return getattr(synthetic, SYNTH_WRITERS[benchmark])(out, **kwargs)
 
 
 def score(task: str, data_root: str | os.PathLike, predictions: str | os.PathLike, out: str | os.PathLike,
@@ -156,7 +161,8 @@ def list_models() -> list[dict[str, Any]]:
 
 
 def list_tasks() -> list[dict[str, Any]]:
-    return [{"name": e.name, "description": e.description, "source": e.source, **e.info} for e in TASKS.entries()]
+    return [{"name": e.name, "description": e.description, "source": e.source,
+             **{k: v for k, v in e.info.items() if k != "spec"}} for e in TASKS.entries()]
 
 
 def offline_models() -> list[str]:

@@ -16,6 +16,8 @@ import click
 
 from pjbench import __version__
 from pjbench.benchmarks.errors import PjbenchError
+from pjbench.synthetic.formats import DEFAULT_FORMAT as SYNTH_DEFAULT
+from pjbench.synthetic.formats import WRITERS as SYNTH_WRITERS
 
 
 def _split_help(readout: str | None = None) -> str:
@@ -33,6 +35,22 @@ def _dev_split_help() -> str:
     return "; ".join(f"{e.name}: {e.info.get('dev_split') or 'none (context fixed)'}"
                      + (" (for HeldOut: Main)" if "HeldOut" in str(e.info.get("splits")) else "")
                      for e in TASKS.entries() if e.info.get("readout") == "surprise")
+
+
+_DEFAULT_TASK_TEXT = "the first registered task (`pjbench list`)"
+
+
+def _default_task() -> str:
+    from pjbench.benchmarks.tasks import default_task
+
+    return default_task()
+
+
+def _item_kind(task: str) -> str | None:
+    from pjbench.benchmarks.tasks import spec_of
+
+    spec = spec_of(task)
+    return spec.item_kind if spec else None
 
 
 def _user_errors(fn):
@@ -124,7 +142,7 @@ def main() -> None:
 @click.option("--model", "-m", required=True, help="Registered model name (see `pjbench list`).")
 @click.option("--checkpoint", default=None,
               help="HF hub id, local save_pretrained directory, or official V-JEPA 2 .pt/.pth/.tar file; default: the model entry's.")
-@click.option("--task", "-t", default="intphys2", show_default=True, help="Registered task name.")
+@click.option("--task", "-t", default=_default_task, show_default=_DEFAULT_TASK_TEXT, help="Registered task name.")
 @click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Dataset folder in the official layout (e.g. the IntPhys2/ release root).")
 @click.option("--split", default=None, help=f"Split to report. {_split_help()}.")
@@ -217,7 +235,7 @@ def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, 
     if merged == ():  # a shard, a torchrun rank or a Slurm submission that did not merge: status printed
         return
     results, path = merged or evaluate(model, data_root, out, **kw)
-    if results.protocol.get("readout") == "probe" or results.task["name"] in ("mvpbench", "causalvqa"):
+    if results.protocol.get("readout") in ("probe", "answers") or _item_kind(results.task["name"]) == "multiple_choice":
         _echo_qa_headline(results)
         beats = results.protocol.get("probe_beats_video_blind")
         if beats is not None:
@@ -420,7 +438,7 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
 @main.command("ablate")
 @click.option("--model", "-m", required=True, help="Registered model name (see `pjbench list`).")
 @click.option("--checkpoint", default=None, help="As for `eval` (an official V-JEPA 2 .pt gets the encoder-split row).")
-@click.option("--task", "-t", default="intphys2", show_default=True, help="A surprise task.")
+@click.option("--task", "-t", default=_default_task, show_default=_DEFAULT_TASK_TEXT, help="A surprise task.")
 @click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Dataset folder in the official layout (e.g. the IntPhys2/ release root).")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -507,7 +525,8 @@ def list_cmd(what):
             else:
                 dev = t.get("dev_split") or "none (context fixed, threshold on the split itself)"
                 how = f"readout: surprise; dev split {dev}"
-            click.echo(f"  {'':<20} splits: {t.get('splits')}; default {t.get('default_split')}; {how}")
+            click.echo(f"  {'':<20} splits: {t.get('splits')}; default {t.get('default_split')}; {how}; "
+                       f"source: {t.get('source', 'builtin')}")
 
 
 @main.group("cache")
@@ -578,7 +597,8 @@ def _echo_counts(counts: dict, indent: int) -> None:
 
 
 @main.command("validate")
-@click.option("--task", "-t", default="intphys2", show_default=True, help="Registered task name (see `pjbench list`).")
+@click.option("--task", "-t", default=_default_task, show_default=_DEFAULT_TASK_TEXT,
+              help="Registered task name (see `pjbench list`).")
 @click.option("--data-root", required=True, type=click.Path(path_type=Path),
               help="Dataset folder in the task's official release layout.")
 @click.option("--no-videos", is_flag=True, help="Skip decoding every video (layout and metadata checks only).")
@@ -616,13 +636,16 @@ def validate_cmd(task, data_root, no_videos, videos_root, model, window, frame_s
 def _task_options(task: str, videos_root) -> dict:
     if videos_root is None:
         return {}
-    if task != "mvpbench":
-        raise PjbenchError("--videos-root applies to --task mvpbench only")
+    from pjbench.benchmarks.tasks import TASKS
+
+    takers = [sp.name for sp in TASKS.specs() if "videos_root" in sp.options]
+    if task not in takers:
+        raise PjbenchError(f"--videos-root applies to --task {' / '.join(takers) or '(none)'} only")
     return {"videos_root": videos_root}
 
 
 @main.command("score")
-@click.option("--task", "-t", required=True, help="mvpbench or causalvqa.")
+@click.option("--task", "-t", required=True, help="A multiple-choice task (see `pjbench list`: item kind multiple_choice).")
 @click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The task's release folder (answers are matched to its items; videos are not needed).")
 @click.option("--predictions", "-p", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -666,7 +689,10 @@ def score_cmd(task, data_root, predictions, out, split, model_name, videos_root,
 
 
 def _echo_qa_headline(results) -> None:
-    name = results.protocol.get("headline") or ("paired_accuracy" if results.task["name"] == "causalvqa" else "pair_accuracy")
+    from pjbench.benchmarks.tasks import spec_of
+
+    spec = spec_of(results.task["name"])
+    name = results.protocol.get("headline") or (spec.headline_metric if spec else "pair_accuracy")
     head = results.metric(name)
     if head is not None and head.value is not None:
         ci = (f"[{100 * head.ci_low:.1f}, {100 * head.ci_high:.1f}]" if head.ci_low is not None
@@ -680,7 +706,7 @@ def _echo_qa_headline(results) -> None:
 @main.command("synth")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the suite to (the release root).")
-@click.option("--benchmark", "-b", type=click.Choice(["intphys2", "mvpbench", "causalvqa"]), default="intphys2",
+@click.option("--benchmark", "-b", type=click.Choice(list(SYNTH_WRITERS)), default=SYNTH_DEFAULT,
               show_default=True, help="Which official release format to write.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the procedural world (same seed, same suite).")
 @click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Multiply the number of scenes.")
@@ -695,8 +721,14 @@ def synth_cmd(out, benchmark, seed, scale, resolution, fps, n_frames, missing_fr
     """Write an embedded synthetic suite in a benchmark's official release format (default: IntPhys 2)."""
     from pjbench.benchmarks.api import synth
 
-    if missing_fraction is not None and benchmark != "mvpbench":
-        raise PjbenchError("--missing-fraction applies to --benchmark mvpbench only")
+    if missing_fraction is not None:
+        import inspect
+
+        from pjbench import synthetic
+
+        takers = [b for b, fn in SYNTH_WRITERS.items() if "missing_fraction" in inspect.signature(getattr(synthetic, fn)).parameters]
+        if benchmark not in takers:
+            raise PjbenchError(f"--missing-fraction applies to --benchmark {' / '.join(takers)} only")
     kw = {k: v for k, v in dict(resolution=resolution, fps=fps, n_frames=n_frames,
                                 missing_fraction=missing_fraction).items() if v is not None}
     path = synth(out, benchmark=benchmark, seed=seed, scale=scale, overwrite=overwrite, **kw)

@@ -31,13 +31,23 @@ import numpy as np
 
 from pjbench.benchmarks.results import ItemRecord, MetricValue, RunResults
 
-__all__ = ["Verification", "file_digest", "metric_problems", "recompute_headlines", "verify_run", "TOLERANCE"]
+__all__ = ["Verification", "file_digest", "metric_problems", "qa_headline", "recompute_headlines", "verify_run", "TOLERANCE"]
 
 # Stored values are JSON floats of the same arithmetic; anything beyond rounding noise is a different number.
 TOLERANCE = 1e-9
-# QA headline per task: (pair metric name, strata column the headline macro-averages over). The task packages
-# declare the same (``MVPBenchTask.macro_over``, ``CausalVQATask.macro_over``); a test keeps them equal.
-QA_HEADLINES = {"mvpbench": ("pair_accuracy", "config"), "causalvqa": ("paired_accuracy", "stratum")}
+
+
+def qa_headline(task: str) -> tuple[str, str | None] | None:
+    """``(pair metric name, strata column the headline macro-averages over)`` of a multiple-choice task,
+    from its spec; ``None`` for other (or unregistered) tasks."""
+    from pjbench.benchmarks.tasks import spec_of
+
+    spec = spec_of(task)
+    if spec is None or spec.item_kind != "multiple_choice":
+        return None
+    return spec.headline_metric, spec.macro_column
+
+
 # Metric names whose values are differences (may be negative): no [0, 1] check.
 _SIGNED = ("minus", "difference", "delta")
 
@@ -110,7 +120,7 @@ def recompute_headlines(results: RunResults, items: Sequence[ItemRecord]) -> dic
     qa = any(it.correct is not None for it in items)
     out: dict[tuple[str, str | None], tuple[float, int]] = {}
     if qa:
-        pair_name, macro_over = QA_HEADLINES.get(str(results.task.get("name")), ("pair_accuracy", None))
+        pair_name, macro_over = qa_headline(str(results.task.get("name"))) or ("pair_accuracy", None)
         for name, v in _qa_values(items, pair_name, macro_over).items():
             out[(name, None)] = v
         return out
@@ -192,8 +202,8 @@ def verify_run(results: RunResults, run_dir: str | os.PathLike, items: Sequence[
 
 def _recomputable(results: RunResults) -> set[str]:
     """Names of the ``all`` rows :func:`recompute_headlines` determines for this run's task."""
-    task = str(results.task.get("name"))
-    if task in QA_HEADLINES:
-        pair = QA_HEADLINES[task][0]
+    head = qa_headline(str(results.task.get("name")))
+    if head is not None:
+        pair = head[0]
         return {pair, f"{pair}_pooled", "single_accuracy", "single_accuracy_pooled"}
     return {"pairwise_accuracy"}

@@ -10,10 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
+from importlib import metadata
+
+from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from pjbench.benchmarks.results import ItemRecord, MetricValue
+    from pjbench.benchmarks.taskspec import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -163,44 +167,70 @@ def check_model_readouts(model: str, readouts: Any, task: str, task_readout: str
                            f"(it is scored by {how}) -- see `pjbench list` for a model that has it")
 
 
-TASKS: Registry[Task] = Registry("task")
-TASKS.register(
-    "intphys2",
-    "pjbench.intphys2.task:IntPhys2Task",
-    "IntPhys 2: zero-shot surprise on matched possible/impossible videos (pairwise acc., AUROC)",
-    readout="surprise",
-    splits="Debug, Main, HeldOut",
-    default_split="Main",
-    dev_split="Debug",
-    reference_model="vjepa2",  # the protocol `pjbench validate` checks videos against by default
-)
-TASKS.register(
-    "intphys2019",
-    "pjbench.intphys2.intphys2019:IntPhys2019Task",
-    "IntPhys (2019) dev: quadruplets of PNG frame folders (pass --frame-step, --window to fit 100 frames)",
-    readout="surprise",
-    splits="dev",
-    default_split="dev",
-    dev_split=None,
-    reference_model="vjepa2",
-)
-TASKS.register(
-    "mvpbench",
-    "pjbench.mvpbench.task:MVPBenchTask",
-    "MVPBench: minimal video pairs, 2-choice questions (pair accuracy, macro over 4 configs)",
-    readout="probe",
-    splits="full, mini",
-    default_split="mini",
-    dev_split=None,
-    reference_model="vjepa2",
-)
-TASKS.register(
-    "causalvqa",
-    "pjbench.causalvqa.task:CausalVQATask",
-    "CausalVQA: 5-option causal questions on Ego-Exo4D clips, each asked twice (paired accuracy)",
-    readout="probe",
-    splits="debug, test",
-    default_split="debug",
-    dev_split=None,
-    reference_model="vjepa2",
-)
+class TaskRegistry(Registry):
+    """Tasks by name, each from its :class:`~pjbench.benchmarks.taskspec.TaskSpec`: built-in specs are named by
+    ``"module:SPEC"`` and imported on first use; plugins add theirs through the ``pjbench.tasks`` entry-point
+    group (an entry point naming a ``TaskSpec``, or a task class with a ``spec`` attribute)."""
+
+    def __init__(self) -> None:
+        super().__init__("task", entry_point_group="pjbench.tasks")
+        self._spec_targets: list[str] = []
+
+    def register_spec(self, spec: "TaskSpec", *, source: str = "builtin", overwrite: bool = False) -> Any:
+        return self.register(spec.name, spec.target, spec.description, source=source, overwrite=overwrite,
+                             **spec.registry_info())
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        from pjbench.benchmarks.registry import resolve_target
+        from pjbench.benchmarks.taskspec import TaskSpec
+
+        for target in self._spec_targets:
+            spec = resolve_target(target)
+            if spec.name not in self._entries:
+                self.register_spec(spec)
+        for ep in metadata.entry_points(group=self.entry_point_group):
+            if ep.name in self._entries:
+                continue
+            dist = getattr(getattr(ep, "dist", None), "name", None) or "plugin"
+            obj = ep.load()
+            spec = obj if isinstance(obj, TaskSpec) else getattr(obj, "spec", None)
+            if not isinstance(spec, TaskSpec):
+                raise PjbenchError(f"task plugin {ep.name} ({dist}): the entry point must name a TaskSpec "
+                                   "(or a task class with a `spec` attribute)")
+            if spec.name != ep.name:
+                raise PjbenchError(f"task plugin {ep.name} ({dist}): its spec is named {spec.name!r}")
+            self.register_spec(spec, source=dist)
+
+    def spec(self, name: str) -> "TaskSpec":
+        """The spec of a registered task (:class:`PjbenchError` for an unknown name)."""
+        return self.get(name).info["spec"]
+
+    def specs(self) -> list["TaskSpec"]:
+        """Every registered spec: built-ins in declaration order, then plugins by name."""
+        self._load_plugins()
+        return [e.info["spec"] for e in self._entries.values() if "spec" in e.info]
+
+
+TASKS = TaskRegistry()
+TASKS._spec_targets = [
+    "pjbench.intphys2.spec:INTPHYS2",
+    "pjbench.intphys2.spec:INTPHYS2019",
+    "pjbench.mvpbench.spec:MVPBENCH",
+    "pjbench.causalvqa.spec:CAUSALVQA",
+]
+
+
+def default_task() -> str:
+    """The task ``eval`` / ``validate`` / ``ablate`` use without ``--task``: the first built-in spec."""
+    return TASKS.specs()[0].name
+
+
+def spec_of(name: str) -> "TaskSpec | None":
+    """The spec of task ``name``, or ``None`` when no such task is registered (a results file from elsewhere)."""
+    try:
+        return TASKS.spec(name)
+    except PjbenchError:
+        return None

@@ -31,6 +31,7 @@ from typing import Any, Sequence
 
 from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.tasks import QAItem
+from pjbench.causalvqa.spec import CAUSALVQA
 
 __all__ = [
     "COLUMNS",
@@ -47,7 +48,7 @@ __all__ = [
     "split_dirs",
 ]
 
-SPLITS = ("debug", "test")
+SPLITS = CAUSALVQA.splits  # declared once, in the task spec
 COLUMNS = ("qid", "type", "question", "choices1", "correct1", "choices2", "correct2", "difficulty", "renamed_video")
 TYPES = ("anticipation", "counterfactual", "descriptive", "planning", "hypothetical")
 DIFFICULTIES = ("easy", "med", "hard")

@@ -19,6 +19,7 @@ from pjbench.benchmarks.results import ItemRecord, MetricValue
 from pjbench.benchmarks.tasks import QAItem, ValidationReport
 from pjbench.causalvqa import loader
 from pjbench.causalvqa.submission import write_submission
+from pjbench.causalvqa.spec import CAUSALVQA
 
 __all__ = ["CausalVQATask"]
 
@@ -32,17 +33,18 @@ def _capped(lines: list[str], what: str) -> list[str]:
 class CausalVQATask:
     """CausalVQA (Foss et al. 2025). Splits ``debug`` (labelled, default) and ``test`` (unlabelled)."""
 
-    name = "causalvqa"
-    description = "CausalVQA: 5-option causal questions on Ego-Exo4D clips, each asked twice (paired accuracy)"
-    readout = "probe"
-    splits = loader.SPLITS
-    default_split = "debug"
-    dev_split = None
+    spec = CAUSALVQA
+    name = CAUSALVQA.name
+    description = CAUSALVQA.description
+    readout = CAUSALVQA.default_readout
+    splits = CAUSALVQA.splits
+    default_split = CAUSALVQA.default_split
+    dev_split = CAUSALVQA.dev_split
     n_choices = loader.N_OPTIONS
-    headline = "paired_accuracy"
-    macro_over = "stratum"
-    breakdowns = ("type", "difficulty")
-    pair_chance = 0.04
+    headline = CAUSALVQA.headline_metric
+    macro_over = CAUSALVQA.macro_column
+    breakdowns = CAUSALVQA.breakdowns
+    pair_chance = CAUSALVQA.chance
     single_chance = 0.2
 
     # ----------------------------------------------------------------------------------------------

@@ -371,7 +371,7 @@ def load_tiny_random(checkpoint: str | None = None, device: str = "cpu", seed: i
         raise PjbenchError(f"context_encoder={context_encoder}: vjepa2-tiny-random has one encoder (no target_encoder "
                            "to split from)")
     if checkpoint:
-        return load_vjepa2(checkpoint, device=device, name="vjepa2-tiny-random", layer=layer)
+        return load_vjepa2(checkpoint, device=device, name="vjepa2-tiny-random", layer=layer, allow_pickle=allow_pickle)
     model = build_tiny_random(seed)
     info = ModelInfo(name="vjepa2-tiny-random", checkpoint=None, params=count_params(model),
                      extra={"init": "random", "init_seed": seed, "control": True})

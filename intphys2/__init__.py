@@ -7,18 +7,27 @@
 - :mod:`.intphys2019` -- the original IntPhys (2019) dev quadruplets (PNG frame folders), same items.
 """
 
-from pjbench.intphys2.loader import SPLITS, load_split, pair_problems
-from pjbench.intphys2.metrics import (
-    abs_accuracy,
-    auprc,
-    auroc,
-    compute_metrics,
-    pairwise_accuracy,
-    threshold_from_possible,
-    thresholds_from_records,
-)
-from pjbench.intphys2.submission import answers_from_scores, read_submission, write_submission
-from pjbench.intphys2.task import IntPhys2Task
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Names resolved on first use (PEP 562), so importing ``pjbench.intphys2.spec`` (the task registry does, to
+# list tasks) does not import the metrics and their scientific stack.
+_EXPORTS = {
+    "SPLITS": "loader", "load_split": "loader", "pair_problems": "loader",
+    "abs_accuracy": "metrics", "auprc": "metrics", "auroc": "metrics", "compute_metrics": "metrics",
+    "pairwise_accuracy": "metrics", "threshold_from_possible": "metrics", "thresholds_from_records": "metrics",
+    "answers_from_scores": "submission", "read_submission": "submission", "write_submission": "submission",
+    "IntPhys2Task": "task",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"pjbench.intphys2.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'pjbench.intphys2' has no attribute {name!r}")
+
 
 __all__ = [
     "SPLITS",

@@ -28,6 +28,7 @@ from pjbench.benchmarks.tasks import ValidationReport, VideoItem
 from pjbench.benchmarks.video import read_frame_folder
 from pjbench.intphys2.loader import limit_items, natural_key
 from pjbench.intphys2.task import IntPhys2Task
+from pjbench.intphys2.spec import INTPHYS2019
 
 __all__ = ["BLOCKS", "CONDITIONS", "IntPhys2019Task", "load_dev", "read_frame_folder"]
 
@@ -112,12 +113,13 @@ class IntPhys2019Task(IntPhys2Task):
     ``--context``) and the threshold is fitted on the same split; the results say so.
     """
 
-    name = "intphys2019"
-    description = "IntPhys (2019) dev: quadruplets of PNG frame folders, surprise readout"
-    splits = (SPLIT,)
-    default_split = SPLIT
-    dev_split = None
-    breakdowns = ("condition",)
+    spec = INTPHYS2019
+    name = INTPHYS2019.name
+    description = INTPHYS2019.description
+    splits = INTPHYS2019.splits
+    default_split = INTPHYS2019.default_split
+    dev_split = INTPHYS2019.dev_split
+    breakdowns = INTPHYS2019.breakdowns
 
     def load(self, data_root: str | os.PathLike, split: str, limit: int | None = None) -> list[VideoItem]:
         if split != SPLIT:

@@ -28,6 +28,7 @@ from typing import Iterable, Sequence
 from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.video import natural_key  # noqa: F401 (re-exported)
 from pjbench.benchmarks.tasks import VideoItem
+from pjbench.intphys2.spec import INTPHYS2
 
 __all__ = [
     "COLUMNS",
@@ -47,7 +48,7 @@ __all__ = [
     "split_dir",
 ]
 
-SPLITS = ("Debug", "Main", "HeldOut")
+SPLITS = INTPHYS2.splits  # declared once, in the task spec
 LABELLED_SPLITS = ("Debug", "Main")
 METADATA_FILE = "metadata.csv"
 VIDEOS_DIR = "Videos"

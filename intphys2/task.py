@@ -22,6 +22,7 @@ from pjbench.benchmarks.tasks import ValidationReport, VideoItem
 from pjbench.intphys2 import loader
 from pjbench.intphys2.metrics import BREAKDOWNS, compute_metrics, pairwise_accuracy, thresholds_from_records
 from pjbench.intphys2.submission import answers_from_scores, write_submission
+from pjbench.intphys2.spec import INTPHYS2
 
 __all__ = ["IntPhys2Task"]
 
@@ -56,13 +57,14 @@ class IntPhys2Task:
     threshold), ``Main`` (reported: 506 pairs), ``HeldOut`` (unlabelled: leaderboard submission).
     """
 
-    name = "intphys2"
-    description = "IntPhys 2: zero-shot surprise on matched possible/impossible videos (pairwise acc., AUROC)"
-    readout = "surprise"
-    splits = loader.SPLITS
-    default_split = "Main"
-    dev_split = "Debug"
-    breakdowns = BREAKDOWNS
+    spec = INTPHYS2
+    name = INTPHYS2.name
+    description = INTPHYS2.description
+    readout = INTPHYS2.default_readout
+    splits = INTPHYS2.splits
+    default_split = INTPHYS2.default_split
+    dev_split = INTPHYS2.dev_split
+    breakdowns = INTPHYS2.breakdowns
     selection_criterion = "pairwise_accuracy@avg"
 
     # ----------------------------------------------------------------------------------------------

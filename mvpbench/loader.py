@@ -38,6 +38,7 @@ from typing import Any, Sequence
 
 from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.tasks import QAItem
+from pjbench.mvpbench.spec import MVPBENCH
 
 __all__ = [
     "COLUMNS",
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 CONFIGS = ("human_object_interactions", "intuitive_physics", "robot_object_interactions", "temporal_reasoning")
-SPLITS = ("full", "mini")
+SPLITS = MVPBENCH.splits  # declared once, in the task spec
 COLUMNS = ("video_id", "video_path", "question", "answer", "candidates", "source")
 HUB_ID = "facebook/minimal_video_pairs"
 ROOT_DIR = "minimal_video_pairs"

@@ -18,6 +18,7 @@ from pjbench.benchmarks.results import ItemRecord, MetricValue
 from pjbench.benchmarks.tasks import QAItem, ValidationReport
 from pjbench.mvpbench import loader
 from pjbench.mvpbench.submission import write_submission
+from pjbench.mvpbench.spec import MVPBENCH
 
 __all__ = ["MVPBenchTask"]
 
@@ -39,17 +40,18 @@ class MVPBenchTask:
     invalid pairs and why).
     """
 
-    name = "mvpbench"
-    description = "MVPBench: minimal video pairs, 2-choice questions (pair accuracy, macro over 4 configs)"
-    readout = "probe"
-    splits = loader.SPLITS
-    default_split = "mini"
-    dev_split = None
+    spec = MVPBENCH
+    name = MVPBENCH.name
+    description = MVPBENCH.description
+    readout = MVPBENCH.default_readout
+    splits = MVPBENCH.splits
+    default_split = MVPBENCH.default_split
+    dev_split = MVPBENCH.dev_split
     n_choices = 2
-    headline = "pair_accuracy"
-    macro_over = "config"
-    breakdowns = ("source",)
-    pair_chance = 0.25
+    headline = MVPBENCH.headline_metric
+    macro_over = MVPBENCH.macro_column
+    breakdowns = tuple(c for c in MVPBENCH.breakdowns if c not in MVPBENCH.macro_over)
+    pair_chance = MVPBENCH.chance
     single_chance = 0.5
 
     def __init__(self, videos_root: str | os.PathLike | None = None, configs: Sequence[str] | None = None,

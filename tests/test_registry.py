@@ -77,7 +77,7 @@ def test_builtin_models_refuse_unknown_model_args():
     from pjbench.encoders.registry import MODELS
 
     # context_encoder: accepted so that asking for a second encoder gets its own clear refusal (one encoder)
-    assert MODELS.accepted_args("vjepa2-tiny-random") == ("seed", "layer", "context_encoder")
+    assert MODELS.accepted_args("vjepa2-tiny-random") == ("seed", "layer", "context_encoder", "allow_pickle")
     assert MODELS.accepted_args("pixel-copy-last") == ()
     with pytest.raises(PjbenchError, match=r"vjepa2-tiny-random does not take .*layr.*it accepts: seed, layer"):
         MODELS.build("vjepa2-tiny-random", layr=-4)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from pjbench.benchmarks.cli import main
 from pjbench.benchmarks.errors import PjbenchError
-from pjbench.benchmarks.integrity import QA_HEADLINES, file_digest, verify_run
+from pjbench.benchmarks.integrity import file_digest, qa_headline, verify_run
 from pjbench.benchmarks.provenance import data_source
 from pjbench.benchmarks.results import load_items, load_results
 from pjbench.reports import build_report
@@ -131,8 +131,8 @@ def test_qa_headline_is_recomputed_from_answers(tmp_path):
     from pjbench.causalvqa.task import CausalVQATask
     from pjbench.mvpbench.task import MVPBenchTask
 
-    assert QA_HEADLINES["mvpbench"][1] == MVPBenchTask.macro_over
-    assert QA_HEADLINES["causalvqa"][1] == CausalVQATask.macro_over
+    assert qa_headline("mvpbench") == (MVPBenchTask.headline, MVPBenchTask.macro_over) == ("pair_accuracy", "config")
+    assert qa_headline("causalvqa") == (CausalVQATask.headline, CausalVQATask.macro_over) == ("paired_accuracy", "stratum")
     run = make_qa_run(tmp_path, "m", "qa-model", "mvpbench", p_right=0.8, seed=1)
     results = load_results(run)
     v = verify_run(results, run, load_items(run, results))

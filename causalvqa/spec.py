@@ -1,0 +1,32 @@
+"""The CausalVQA task spec (:class:`pjbench.benchmarks.taskspec.TaskSpec`). Cheap to import (no task code)."""
+
+from pjbench.benchmarks.taskspec import Reference, TaskSpec
+
+CAUSALVQA = TaskSpec(
+    name="causalvqa",
+    title="CausalVQA",
+    description="CausalVQA: 5-option causal questions on Ego-Exo4D clips, each asked twice (paired accuracy)",
+    target="pjbench.causalvqa.task:CausalVQATask",
+    item_kind="multiple_choice",
+    default_readout="probe",
+    splits=("debug", "test"),
+    default_split="debug",
+    dev_split=None,
+    dev_rule="no labelled dev split: probe hyper-parameters are chosen inside each training fold; test is "
+             "answered by a probe trained on debug",
+    headline_metric="paired_accuracy",
+    chance=0.04,
+    primary_split="debug",
+    macro_over=("type", "difficulty"),
+    macro_key="stratum",
+    breakdowns=("type", "difficulty"),
+    cross=("type", ("difficulty",)),
+    cluster_key="video (questions about one clip are resampled together)",
+    headline_text="paired accuracy: share of questions answered right under both option orders, macro mean "
+                  "over the 15 type × difficulty strata",
+    references=(
+        Reference("Humans", 0.85, "Foss et al. 2025, CausalVQA (arXiv:2506.09943), approx."),
+        Reference("V-JEPA 2 + LLM (as reported)", 0.449, "Foss et al. 2025 (arXiv:2506.09943)"),
+    ),
+    in_overview_macro=True,
+)
