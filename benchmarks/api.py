@@ -12,46 +12,27 @@ from pjbench.synthetic.formats import DEFAULT_FORMAT as SYNTH_DEFAULT
 from pjbench.synthetic.formats import WRITERS as SYNTH_WRITERS
 
 
-SURPRISE_ONLY_OPTIONS = ("context", "frame_step", "window", "stride", "contexts", "max_context_mode", "dtype", "compile",
-                         "protocol")
-PROBE_ONLY_OPTIONS = ("text_encoder", "folds", "n_frames", "pooled_grid", "controls", "grid", "probe_config")
+from pjbench.benchmarks.readouts import PROBE_OPTIONS, SURPRISE_OPTIONS  # noqa: E402
+
+# options of one readout that the other does not take (the CLI refuses them early, naming the task)
+SURPRISE_ONLY_OPTIONS = tuple(o for o in SURPRISE_OPTIONS if o not in PROBE_OPTIONS)
+PROBE_ONLY_OPTIONS = tuple(o for o in PROBE_OPTIONS if o not in SURPRISE_OPTIONS)
 
 
 def evaluate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *, task: str | None = None,
-             **kwargs: Any):
-    """Score a registered model on a task, by the task's readout:
+             readout: str | None = None, **kwargs: Any):
+    """Score a model on a task through a readout (:mod:`pjbench.benchmarks.readouts`): ``readout`` defaults to
+    the task spec's (IntPhys 2: ``surprise``; MVPBench / CausalVQA: ``probe``, an attentive probe on frozen
+    features; ``answers`` scores an answer file, ``predictions=FILE``, ``model`` naming the model).
 
-    - ``surprise`` tasks (IntPhys 2): :func:`pjbench.benchmarks.runner.evaluate`;
-    - ``probe`` tasks (MVPBench, CausalVQA): an attentive probe on frozen features,
-      :func:`pjbench.benchmarks.probe_runner.evaluate_probe`.
-
-    Options of the other readout are refused (``None`` values are ignored). ``cache=False`` turns the
-    feature cache off for both. Returns ``(RunResults, path of results.json)``."""
-    from pjbench.benchmarks.tasks import check_model_readouts
-    from pjbench.encoders.registry import MODELS
-
+    Options another readout takes are refused (``None`` values are ignored). ``cache=False`` turns the
+    feature cache off. Returns ``(RunResults, path of results.json)``."""
+    from pjbench.benchmarks.readouts import run_readout
     from pjbench.benchmarks.tasks import default_task
 
     task = task or default_task()
-    readout = TASKS.get(task).info.get("readout")
-    declared = MODELS.get(model).info.get("readouts")
-    if declared:  # before anything is loaded; the built model's own readouts are checked again by the runner
-        check_model_readouts(model, declared, task, readout)
-    MODELS.check_args(model, dict(kwargs.get("model_args") or {}))  # a typo fails before the data is read
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    wrong = [k for k in (PROBE_ONLY_OPTIONS if readout == "surprise" else SURPRISE_ONLY_OPTIONS) if k in kwargs]
-    if wrong:
-        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
-        raise PjbenchError(f"{flags}: not an option of task {task} (readout {readout})")
-    if readout == "probe":
-        from pjbench.benchmarks.probe_runner import evaluate_probe
-
-        if "cache" in kwargs:
-            kwargs["use_cache"] = kwargs.pop("cache")
-        return evaluate_probe(model, task, data_root, out, **kwargs)
-    from pjbench.benchmarks.runner import evaluate as _evaluate
-
-    return _evaluate(model, data_root, out, task=task, **kwargs)
+    readout = readout or TASKS.spec(task).default_readout
+    return run_readout(readout, model, task, data_root, out, **kwargs)
 
 
 def ablate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, **kwargs: Any):

@@ -143,6 +143,11 @@ def main() -> None:
 @click.option("--checkpoint", default=None,
               help="HF hub id, local save_pretrained directory, or official V-JEPA 2 .pt/.pth/.tar file; default: the model entry's.")
 @click.option("--task", "-t", default=_default_task, show_default=_DEFAULT_TASK_TEXT, help="Registered task name.")
+@click.option("--readout", default=None,
+              help="How the model is read out: surprise, probe, answers (an answer file: --predictions; --model names "
+                   "the model) or a plugin's. Default: the task's (`pjbench list`).")
+@click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="--readout answers: the model's answer file (JSONL/CSV, as for `pjbench score`).")
 @click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Dataset folder in the official layout (e.g. the IntPhys2/ release root).")
 @click.option("--split", default=None, help=f"Split to report. {_split_help()}.")
@@ -208,7 +213,7 @@ def main() -> None:
 @click.option("--wait", is_flag=True, help="Slurm: wait for the shard array and merge here instead of a merge job.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @_user_errors
-def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, device, seed, workers, context, dev_split,
+def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, out, limit, batch_size, device, seed, workers, context, dev_split,
              frame_step, window, stride, contexts, max_context_mode, n_boot, overwrite, model_args, cache_dir, no_cache,
              text_encoder, folds, n_frames, pooled_grid, no_control, quiet, dtype, compile_, dry_run, protocol, **scale):
     """Score a model on a task and write results.json + items.jsonl to --out.
@@ -219,8 +224,10 @@ def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, 
 
     if not data_root.is_dir():
         raise PjbenchError(f"--data-root {data_root}: no such directory")
+    if readout == "answers" or predictions is not None:
+        return _eval_answers(model, task, readout, predictions, data_root, split, out, n_boot, seed, overwrite)
     kw = dict(
-        task=task, split=split, checkpoint=checkpoint, limit=limit, batch_size=batch_size,
+        readout=readout, task=task, split=split, checkpoint=checkpoint, limit=limit, batch_size=batch_size,
         device=device, seed=seed, workers=workers, context=context, dev_split=dev_split, frame_step=frame_step, window=window, stride=stride,
         contexts=contexts, max_context_mode=max_context_mode, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
         model_args=model_args, cache=not no_cache, cache_dir=cache_dir, text_encoder=text_encoder, folds=folds,
@@ -248,11 +255,24 @@ def eval_cmd(model, checkpoint, task, data_root, split, out, limit, batch_size, 
     _echo_surprise_results(results, path, out)
 
 
+def _eval_answers(model, task, readout, predictions, data_root, split, out, n_boot, seed, overwrite) -> None:
+    from pjbench.benchmarks.api import evaluate
+
+    if readout not in (None, "answers"):
+        raise PjbenchError(f"--predictions is for --readout answers, not {readout}")
+    if predictions is None:
+        raise PjbenchError("--readout answers needs --predictions FILE (the model's answers)")
+    results, path = evaluate(model, data_root, out, task=task, readout="answers", predictions=predictions,
+                             split=split, n_boot=n_boot, seed=seed, overwrite=overwrite)
+    _echo_qa_headline(results)
+    click.echo(f"results: {path}")
+
+
 def _surprise_only_speed_options(task, kw) -> None:
     """--dtype, --compile and --batch-size auto are options of the surprise readout (probe tasks: not yet)."""
     from pjbench.benchmarks.tasks import TASKS
 
-    readout = TASKS.get(task).info.get("readout")
+    readout = kw.get("readout") or TASKS.get(task).info.get("readout")
     if readout == "surprise":
         return
     given = [flag for flag, on in (("--dtype", kw["dtype"]), ("--compile", kw["compile"]),
@@ -268,7 +288,7 @@ def _dry_run(model, data_root, out, scale, kw) -> None:
     from pjbench.benchmarks.runner import plan_eval
     from pjbench.benchmarks.tasks import TASKS
 
-    readout = TASKS.get(kw["task"]).info.get("readout")
+    readout = kw.pop("readout", None) or TASKS.get(kw["task"]).info.get("readout")
     if readout != "surprise":
         raise PjbenchError(f"--dry-run plans surprise tasks; task {kw['task']} is scored by a {readout} readout "
                            f"(`pjbench validate --task {kw['task']}` counts its videos)")
@@ -393,8 +413,10 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
         if scale["nodes"] is not None or scale["wait"]:
             raise PjbenchError("--nodes and --wait need --slurm-partition")
         return None
-    if TASKS.get(kw["task"]).info.get("readout") != "surprise":
-        raise PjbenchError(f"--shard, torchrun and Slurm runs are for surprise tasks; task {kw['task']} is a probe task")
+    if (kw.get("readout") or TASKS.get(kw["task"]).info.get("readout")) != "surprise":
+        raise PjbenchError(f"--shard, torchrun and Slurm runs are for surprise tasks (the surprise readout); task {kw['task']} is read "
+                           f"out by {kw.get('readout') or TASKS.get(kw['task']).info.get('readout')}")
+    kw = {k: v for k, v in kw.items() if k != "readout"}
     given = [k for k in PROBE_ONLY_OPTIONS if kw.get(k) is not None]
     if given:
         raise PjbenchError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: not an option of task {kw['task']}")

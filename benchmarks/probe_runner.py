@@ -413,8 +413,11 @@ def evaluate_probe(
               "limit": limit, "n_items": n_in_split, "n_selected": len(items), "n_scored": len(records),
               "skipped": skipped, "dev_split": dev_split, "n_dev_items": len(dev_items),
               "n_dev_scored": len(dev_kept), "dev_skipped": dev_skipped, "conditions": count_conditions(records),
-              "n_cache_corrupt": fstats.n_corrupt},
-        model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict()},
+              "n_cache_corrupt": fstats.n_corrupt, "n_computed": len(records) - n_from_cache,
+              "n_from_cache": n_from_cache, "n_from_previous_run": 0},
+        model={**enc.info.to_dict(), "preprocessing": enc.preprocessing.to_dict(), "identity": model_identity(enc),
+               "cache": {"enabled": bool(use_cache), "root": str(cache.root) if use_cache else None,
+                         "store": store.key}},
         protocol=protocol, metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
     )
     return results, write_results(out, results)

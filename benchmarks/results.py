@@ -250,3 +250,51 @@ def load_items(run_dir: str | os.PathLike, results: RunResults | None = None) ->
         run_dir = run_dir.parent
     name = (results.files.get("items") if results else None) or ITEMS_FILE
     return [ItemRecord(**row) for row in read_jsonl(run_dir / name)]
+
+
+# -- the documented schema, one for every readout (README "Output files"; tests/test_readout_contract.py) ----
+
+RESULTS_SCHEMA: dict[str, tuple[str, ...]] = {
+    "task": ("name", "split", "data_root", "data_fingerprint", "limit", "n_items", "n_selected", "n_scored", "skipped",
+             "dev_split", "n_computed", "n_from_cache", "n_from_previous_run"),
+    "model": ("name", "checkpoint", "checkpoint_hash", "revision", "params", "readouts", "identity", "cache"),
+    "protocol": ("readout", "n_boot", "ci_level"),
+    "provenance": ("pjbench_version", "git_hash", "seed", "started_at", "finished_at", "libraries"),
+    "files": ("items",),
+    "data": ("source",),
+}
+METRIC_FIELDS = ("name", "value", "ci_low", "ci_high", "n", "n_clusters", "chance", "subset", "aggregation", "unit",
+                 "higher_is_better")
+ITEM_FIELDS = ("name", "split", "path", "label", "pair_id", "cluster", "strata")
+
+
+def schema_problems(results: dict[str, Any], items: list[dict[str, Any]] | None = None) -> list[str]:
+    """What a ``results.json`` (as a dict) and its item rows lack of :data:`RESULTS_SCHEMA` (empty = valid)."""
+    problems = []
+    if results.get("schema_version") != SCHEMA_VERSION:
+        problems.append(f"schema_version {results.get('schema_version')!r} != {SCHEMA_VERSION!r}")
+    for section, keys in RESULTS_SCHEMA.items():
+        block = results.get(section)
+        if not isinstance(block, dict):
+            problems.append(f"{section}: missing")
+            continue
+        problems += [f"{section}.{k}: missing" for k in keys if k not in block]
+    model = results.get("model") or {}
+    if isinstance(model.get("identity"), dict) and not model["identity"].get("key"):
+        problems.append("model.identity.key: missing")
+    if not isinstance(results.get("metrics"), list) or not results.get("metrics"):
+        problems.append("metrics: missing or empty")
+    else:
+        for i, m in enumerate(results["metrics"]):
+            problems += [f"metrics[{i}].{k}: missing" for k in METRIC_FIELDS if k not in m]
+    if "items" not in (results.get("digests") or {}):
+        problems.append("digests.items: missing")
+    for i, row in enumerate(items or []):
+        problems += [f"items[{i}].{k}: missing" for k in ITEM_FIELDS if k not in row]
+        if i > 3:
+            break
+    t = results.get("task") or {}
+    if all(isinstance(t.get(k), int) for k in ("n_computed", "n_from_cache", "n_from_previous_run", "n_scored")) \
+            and t["n_computed"] + t["n_from_cache"] + t["n_from_previous_run"] != t["n_scored"]:
+        problems.append("task: n_computed + n_from_cache + n_from_previous_run != n_scored")
+    return problems

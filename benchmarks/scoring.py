@@ -163,6 +163,15 @@ def _sha256(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def _answer_model(name: str, predictions: Path) -> dict[str, Any]:
+    """The ``model`` block of an answer-file run: the file is the model (its hash is the identity)."""
+    digest = _sha256(predictions)
+    identity = {"name": name, "predictions_hash": digest, "key": hashlib.sha256(f"{name}\0{digest}".encode()).hexdigest()[:16]}
+    return {"name": name, "checkpoint": None, "checkpoint_hash": None, "revision": None, "params": 0,
+            "readouts": ["answers"], "extra": {"predictions": str(predictions.resolve()), "predictions_hash": digest},
+            "identity": identity, "cache": {"enabled": False, "root": None, "store": None}}
+
+
 @holding_out_lock
 def score(
     task: str,
@@ -175,7 +184,7 @@ def score(
     *,
     model_name: str | None = None,
     task_options: dict[str, Any] | None = None,
-    overwrite: bool = False,
+    overwrite: bool | str = False,
     min_coverage: float = 95.0,
     allow_missing: bool = False,
 ) -> tuple[RunResults, Path]:
@@ -190,7 +199,8 @@ def score(
         split: default the task's ``default_split``.
         model_name: name shown in reports (default: the predictions file's stem).
         task_options: keyword arguments for the task (MVPBench: ``videos_root``, ``configs``).
-        overwrite: replace an existing ``results.json`` in ``out`` (otherwise refuse).
+        overwrite: ``True`` / ``"always"`` replaces an existing ``results.json`` in ``out``; otherwise
+            (``False``, ``"only-missing"``, ``"never"``: an answer file has nothing to resume) refuse.
         min_coverage: percent of the split's items that must have an answer line; below it
             :class:`PjbenchError` (listing missing ids) unless ``allow_missing``.
 
@@ -205,7 +215,8 @@ def score(
     split = split or task_obj.default_split
     predictions = Path(predictions)
     out = Path(out)
-    if (out / RESULTS_FILE).exists() and not overwrite:
+    replace = overwrite is True or overwrite == "always"  # the evaluator's modes; only-missing: nothing to resume
+    if (out / RESULTS_FILE).exists() and not replace:
         raise PjbenchError(f"{out} already holds a run; choose another output folder or overwrite it")
     items = [it for it in task_obj.load(data_root, split) if isinstance(it, QAItem)]
     if not items:
@@ -256,10 +267,9 @@ def score(
         task={"name": task, "split": split, "data_root": str(Path(data_root).resolve()),
               "data_fingerprint": fingerprint_items(items), "limit": None, "n_items": len(items),
               "n_selected": len(items), "n_scored": len(records), "skipped": dropped, "dev_split": None,
-              "answers": counts, **({"submission": submission} if submission else {})},
-        model={"name": model_name or predictions.stem, "checkpoint": None, "checkpoint_hash": None,
-               "revision": None, "params": 0, "readouts": ["answers"],
-               "extra": {"predictions": str(predictions.resolve()), "predictions_hash": _sha256(predictions)}},
+              "answers": counts, **({"submission": submission} if submission else {}),
+              "n_computed": len(records), "n_from_cache": 0, "n_from_previous_run": 0},
+        model=_answer_model(model_name or predictions.stem, predictions),
         protocol={"readout": "answers", "parser": f"{type(task_obj).__name__}.parse_answer",
                   "headline": getattr(task_obj, "headline", None), "missing_answers": "wrong",
                   "unparseable_answers": "wrong", "min_coverage_percent": min_coverage,

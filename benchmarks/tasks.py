@@ -154,13 +154,11 @@ class QATask(Task, Protocol):
 MODEL_READOUT_NEEDED = {"surprise": "surprise", "probe": "features"}
 
 
-def check_model_readouts(model: str, readouts: Any, task: str, task_readout: str) -> None:
+def check_model_readouts(model: str, readouts: Any, task: str, task_readout: str, need: str | None = None) -> None:
     """Refuse a model whose declared readouts (a tuple or the registry's comma-separated string) lack what
-    ``task``'s readout needs, naming both sides."""
-    from pjbench.benchmarks.errors import PjbenchError
-
+    the readout ``task_readout`` needs (``need``, default from :data:`MODEL_READOUT_NEEDED`), naming both sides."""
     have = [r.strip() for r in (readouts.split(",") if isinstance(readouts, str) else readouts) if r.strip()]
-    need = MODEL_READOUT_NEEDED.get(task_readout, task_readout)
+    need = need or MODEL_READOUT_NEEDED.get(task_readout, task_readout)
     if need not in have:
         how = "an attentive probe on frozen features" if task_readout == "probe" else f"the {task_readout} readout"
         raise PjbenchError(f"model {model} has readouts {', '.join(have) or 'none'}; task {task} needs {need} "
