@@ -187,3 +187,27 @@ def cluster_bootstrap_ci_weighted(
             raise ValueError(f"weighted statistic returned {out.shape[0]} values for {w.shape[0]} resamples")
         parts.append(out)
     return percentile_interval(np.concatenate(parts), level, max_undefined)
+
+
+def macro_mean_statistic(values: np.ndarray, stratum_codes: np.ndarray, n_strata: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``w (m, n) -> (m,)``: the unweighted mean over strata of each stratum's ``w``-weighted mean of ``values``
+    (the macro mean MVPBench and CausalVQA define their headline by), for :func:`cluster_bootstrap_ci_weighted`.
+
+    The one missing-stratum rule of pjbench: a resample in which some stratum of the sample has no unit is
+    NaN (undefined): the estimand is the macro mean over the sample's fixed set of strata, which such a
+    resample cannot estimate. :func:`percentile_interval` drops undefined resamples and gives no interval
+    when more than ``max_undefined`` of them are (too few units per stratum for a bootstrap CI). Used by
+    the results' headline rows, the probe-vs-control difference and ``pjbench compare`` / the report alike.
+    """
+    values = np.asarray(values, dtype=float).reshape(-1)
+    onehot = np.zeros((values.size, n_strata))
+    onehot[np.arange(values.size), np.asarray(stratum_codes).reshape(-1)] = 1.0
+
+    def stat(w: np.ndarray) -> np.ndarray:
+        total = w @ onehot  # (m, S)
+        hits = w @ (onehot * values[:, None])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(total > 0, hits / np.where(total > 0, total, 1.0), np.nan)
+        return np.where((total > 0).all(axis=1), means.mean(axis=1), np.nan)
+
+    return stat

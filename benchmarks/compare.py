@@ -25,7 +25,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from pjbench.benchmarks.bootstrap import cluster_codes, cluster_weights, percentile_interval, resample_clusters
+from pjbench.benchmarks.bootstrap import (cluster_codes, cluster_weights, macro_mean_statistic, percentile_interval,
+                                          resample_clusters)
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.results import ItemRecord, RunResults
 
@@ -144,26 +145,6 @@ class PairedDifference:
         return self.ci_low is not None and self.ci_high is not None and (self.ci_low > 0 or self.ci_high < 0)
 
 
-def _macro_stat(x: np.ndarray, stratum_codes: np.ndarray, n_strata: int):
-    """``w (m, n) -> (m,)``: mean over strata of the ``w``-weighted mean of ``x`` within each stratum;
-    strata with zero weight in a resample are left out of its mean (NaN if all are)."""
-    onehot = np.zeros((x.size, n_strata))
-    onehot[np.arange(x.size), stratum_codes] = 1.0
-
-    def stat(w: np.ndarray) -> np.ndarray:
-        tot = w @ onehot  # (m, S)
-        s = (w * x) @ onehot
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per = np.where(tot > 0, s / np.where(tot > 0, tot, 1.0), np.nan)
-        present = np.isfinite(per)
-        count = present.sum(axis=1)
-        total = np.where(present, per, 0.0).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
-
-    return stat
-
-
 def paired_bootstrap(
     values_a: Sequence[float] | np.ndarray,
     values_b: Sequence[float] | np.ndarray,
@@ -207,10 +188,10 @@ def paired_bootstrap(
         s_codes, n_strata = cluster_codes(strata)
         if s_codes.size != a.size:
             raise ValueError(f"strata and values differ in length: {s_codes.size} vs {a.size}")
-    stat = _macro_stat(a - b, s_codes, n_strata)
+    stat = macro_mean_statistic(a - b, s_codes, n_strata)
     ones = np.ones((1, a.size))
-    value_a = float(_macro_stat(a, s_codes, n_strata)(ones)[0])
-    value_b = float(_macro_stat(b, s_codes, n_strata)(ones)[0])
+    value_a = float(macro_mean_statistic(a, s_codes, n_strata)(ones)[0])
+    value_b = float(macro_mean_statistic(b, s_codes, n_strata)(ones)[0])
     diff = float(stat(ones)[0])
     if k < 2:  # one cluster: every resample is the sample itself; no interval, no test
         return PairedDifference(value_a, value_b, diff, None, None, None, int(a.size), int(k), n_boot, level)

@@ -24,10 +24,12 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from pjbench.benchmarks.bootstrap import cluster_bootstrap_ci_weighted
+from pjbench.benchmarks.bootstrap import cluster_bootstrap_ci_weighted, macro_mean_statistic
 from pjbench.benchmarks.results import ItemRecord, MetricValue
 
 __all__ = [
+    "metric_row",
+    "weighted_mean_statistic",
     "PairCorrect",
     "complete_pair_records",
     "item_correct",
@@ -110,7 +112,7 @@ def pair_correct(
 # --------------------------------------------------------------------------------------------------
 
 
-def _weighted_mean(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def weighted_mean_statistic(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     def stat(w: np.ndarray) -> np.ndarray:
         total = w.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -119,23 +121,7 @@ def _weighted_mean(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return stat
 
 
-def _macro_mean(values: np.ndarray, stratum_codes: np.ndarray, n_strata: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Mean over strata of the per-stratum weighted mean; NaN for a resample missing a stratum (the
-    estimand is the macro mean over a fixed set of strata, so such a resample cannot estimate it)."""
-    onehot = np.zeros((values.size, n_strata))
-    onehot[np.arange(values.size), stratum_codes] = 1.0
-
-    def stat(w: np.ndarray) -> np.ndarray:
-        total = w @ onehot  # (m, S)
-        hits = w @ (onehot * values[:, None])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(total > 0, hits / np.where(total > 0, total, 1.0), np.nan)
-        return np.where((total > 0).all(axis=1), means.mean(axis=1), np.nan)
-
-    return stat
-
-
-def _row(
+def metric_row(
     stat: Callable[[np.ndarray], np.ndarray], n_units: int, clusters: list[str], *, name: str, chance: float | None,
     subset: str, unit: str, n_boot: int, seed: int,
 ) -> MetricValue | None:
@@ -177,7 +163,7 @@ def single_accuracy(
     """
     c = _as_correct(correct)
     cl = _aligned("clusters", clusters, c.size) or [f"item:{j}" for j in range(c.size)]
-    return _row(_weighted_mean(c), c.size, cl, name=name, chance=chance, subset=subset, unit="items",
+    return metric_row(weighted_mean_statistic(c), c.size, cl, name=name, chance=chance, subset=subset, unit="items",
                 n_boot=n_boot, seed=seed)
 
 
@@ -201,7 +187,7 @@ def pair_accuracy(
     ids = _aligned("pair_ids", pair_ids, c.size) or []
     res = pair_correct(c, ids)
     pcl = _pair_clusters(res, _aligned("clusters", clusters, c.size), ids)
-    return _row(_weighted_mean(res.both), res.keys.size, pcl, name=name, chance=chance, subset=subset, unit="pairs",
+    return metric_row(weighted_mean_statistic(res.both), res.keys.size, pcl, name=name, chance=chance, subset=subset, unit="pairs",
                 n_boot=n_boot, seed=seed)
 
 
@@ -251,7 +237,7 @@ def macro_accuracy(
     if values.size == 0:
         return None
     keys, codes = np.unique(np.asarray(unit_strata, dtype=str), return_inverse=True)
-    return _row(_macro_mean(values, codes.reshape(-1), keys.size), values.size, list(unit_clusters), name=name,
+    return metric_row(macro_mean_statistic(values, codes.reshape(-1), keys.size), values.size, list(unit_clusters), name=name,
                 chance=chance, subset=subset, unit=unit, n_boot=n_boot, seed=seed)
 
 

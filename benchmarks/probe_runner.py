@@ -36,11 +36,12 @@ import torch
 from pjbench.benchmarks.cache import FeatureCache, model_identity
 from pjbench.benchmarks.conditions import conditions_by_path, count_conditions
 from pjbench.benchmarks.errors import PjbenchError
-from pjbench.benchmarks.paired import _macro_mean, _row, _weighted_mean, complete_pair_records, item_correct, pair_correct
+from pjbench.benchmarks.bootstrap import macro_mean_statistic
+from pjbench.benchmarks.paired import complete_pair_records, item_correct, metric_row, pair_correct, weighted_mean_statistic
 from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
 from pjbench.benchmarks.runlock import holding_out_lock
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, write_jsonl, write_results
-from pjbench.benchmarks.runner import OVERWRITE_MODES, _check_device, _default_workers, _prepare_out
+from pjbench.benchmarks.rundir import OVERWRITE_MODES, check_device, default_workers, prepare_out
 from pjbench.benchmarks.tasks import TASKS, QAItem, check_model_readouts
 from pjbench.encoders.registry import MODELS
 from pjbench.probes.attentive import AttentiveProbe, ProbeConfig, ProbeData, TrainParams, predict_scores, train_probe
@@ -118,10 +119,10 @@ def paired_difference(probe: Sequence[ItemRecord], control: Sequence[ItemRecord]
         return MetricValue(name, None, None, None, n=0, n_clusters=0, chance=0.0)
     if macro_over and all(macro_over in first[k].strata for k in keys):
         _, codes = np.unique(np.asarray([first[k].strata[macro_over] for k in keys], dtype=str), return_inverse=True)
-        stat = _macro_mean(d, codes.reshape(-1), int(codes.max()) + 1)
+        stat = macro_mean_statistic(d, codes.reshape(-1), int(codes.max()) + 1)
     else:
-        stat = _weighted_mean(d)
-    return _row(stat, len(keys), clusters, name=name, chance=0.0, subset="all", unit="pairs", n_boot=n_boot,
+        stat = weighted_mean_statistic(d)
+    return metric_row(stat, len(keys), clusters, name=name, chance=0.0, subset="all", unit="pairs", n_boot=n_boot,
                 seed=seed)
 
 
@@ -202,7 +203,7 @@ def evaluate_probe(
     started_at = utcnow()
     if overwrite not in OVERWRITE_MODES:
         raise PjbenchError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
-    device = _check_device(device)
+    device = check_device(device)
     unknown = [c for c in controls if c not in CONTROLS]
     if unknown:
         raise PjbenchError(f"unknown probe control(s) {unknown}; available: {', '.join(CONTROLS)}")
@@ -261,7 +262,7 @@ def evaluate_probe(
         "probe": cfg.to_dict(), "grid": grid, "folds": folds, "text_encoder": text.describe(),
         "controls": list(controls), "seed": seed,
     }
-    _prepare_out(out, run_config, overwrite)
+    prepare_out(out, run_config, overwrite)
     extra_files = [CONTROL_ITEMS.format(c) for c in CONTROLS] + ["submission.jsonl", "submission.partial.jsonl"]
     if overwrite == "always":
         for stale in extra_files:
@@ -272,7 +273,7 @@ def evaluate_probe(
     store = cache.store(model_identity(enc), kind="features", protocol=feat_protocol)
     pool = list(dev_items) + list(items)  # probe positions: [dev (training pool, unlabelled case) | split]
     index = extract_features(enc, pool, store, n_frames=n_frames, pooled_grid=pooled_grid, batch_size=batch_size,
-                             workers=_default_workers() if workers is None else workers, progress=progress,
+                             workers=default_workers() if workers is None else workers, progress=progress,
                              max_bytes=feature_memory_bytes)
     fstats = index.stats
     failed = {row["name"]: row["reason"] for row in fstats.failed}

@@ -28,10 +28,10 @@ from pjbench.benchmarks.conditions import count_conditions, file_conditions
 from pjbench.benchmarks.errors import PjbenchError, VideoError
 from pjbench.benchmarks.protocol import Protocol, check_published_masks, named
 from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
+from pjbench.benchmarks.rundir import OVERWRITE_MODES, RUN_CONFIG_FILE, check_device, default_workers, prepare_out
 from pjbench.benchmarks.runlock import holding_out_lock, run_lock
 from pjbench.benchmarks.results import (
     ITEMS_FILE,
-    RESULTS_FILE,
     ItemRecord,
     RunResults,
     atomic_write_text,
@@ -58,8 +58,6 @@ from pjbench.probes.surprise import (
 if TYPE_CHECKING:
     from pjbench.benchmarks.distributed import Shard
 
-OVERWRITE_MODES = ("only-missing", "always", "never")
-RUN_CONFIG_FILE = "run_config.json"
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -105,10 +103,6 @@ class ClipDataset(torch.utils.data.Dataset):
 
 def _as_is(sample: Any) -> Any:
     return sample
-
-
-def _default_workers() -> int:
-    return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
 # A cache entry also holds the video's condition tags (facts about the file, the same for every model), as
@@ -201,7 +195,7 @@ def score_split(
     if not todo:
         return done, list(skipped.values()), origin
     sizer = batch_size if isinstance(batch_size, BatchSizer) else BatchSizer(batch_size)
-    workers = _default_workers() if workers is None else workers
+    workers = default_workers() if workers is None else workers
     loader = torch.utils.data.DataLoader(
         ClipDataset(todo, model.preprocessing, store=store, read_cache=read_cache), batch_size=None,
         num_workers=workers, collate_fn=_as_is, prefetch_factor=2 if workers else None, pin_memory=pin_memory,
@@ -300,14 +294,6 @@ def select_context(task: Any, records_by_context: dict[int, list[ItemRecord]]) -
     return min(c for c, v in valid.items() if v == best), scores
 
 
-def _check_device(device: str) -> str:
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise PjbenchError(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__})")
-    if device not in ("cpu",) and not device.startswith(("cuda", "mps")):
-        raise PjbenchError(f"--device {device!r}: use cpu, cuda or cuda:N")
-    return device
-
-
 def check_dtype(dtype: str | None, device: str) -> str:
     """The forward dtype for ``device`` (``None`` = fp32). ``fp16`` is refused on cpu: CPU kernels gain
     nothing from it and its narrow range can overflow; bf16 is the CPU's reduced precision."""
@@ -369,7 +355,7 @@ def _plan(model: str, data_root: str | os.PathLike, out: Path | None, *, task: s
         raise PjbenchError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
     proto = named(protocol or "corrected") if isinstance(protocol, (str, type(None))) else protocol
     model_args, dtype = _protocol_model_args(proto, model_args, dtype)
-    device = _check_device(device)
+    device = check_device(device)
     sizer = BatchSizer(batch_size)
     dtype = check_dtype(dtype, device) if computes else (dtype or "fp32")
     torch.manual_seed(seed)
@@ -711,7 +697,7 @@ def evaluate(
                  protocol=protocol)
     if require_shards:
         return _merge_shards(plan, out, require_shards, workers=workers, progress=progress)
-    _prepare_out(out, plan.run_config, overwrite)
+    prepare_out(out, plan.run_config, overwrite)
     dev_prior, prior = _shard_rows(plan, out, None, strict=False) if overwrite != "always" else ({}, {})
     return _score_and_finish(plan, out, workers=workers, progress=progress, read_cache=overwrite != "always",
                              dev_prior=dev_prior, prior=prior)
@@ -720,7 +706,7 @@ def evaluate(
 def _merge_shards(plan: _Plan, out: Path, count: int, *, workers: int | None, progress: bool) -> tuple[RunResults, Path]:
     dev_prior, prior = _shard_rows(plan, out, count, strict=True)
     # The merge rewrites every result file of --out from the shards (idempotent); the shards stay.
-    _prepare_out(out, plan.run_config, "always", keep_shards=True)
+    prepare_out(out, plan.run_config, "always", keep_shards=True)
     return _score_and_finish(plan, out, workers=workers, progress=progress, read_cache=False,
                              dev_prior=dev_prior, prior=prior)
 
@@ -851,39 +837,6 @@ def _prepare_shard(out: Path, sdir: Path, plan: _Plan, overwrite: str, kwargs: d
         "cache_dir": str(FeatureCache(plan.cache_dir).root) if plan.cache else None,
     }
     atomic_write_text(sdir / dist.INVOCATION_FILE, dumps(invocation) + "\n")
-
-
-def _prepare_out(out: Path, run_config: dict[str, Any], overwrite: str, keep_shards: bool = False) -> None:
-    cfg_path = out / RUN_CONFIG_FILE
-    if cfg_path.exists():
-        previous = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if overwrite == "never":
-            raise PjbenchError(f"{out} already holds a run; --overwrite never refuses to touch it")
-        if overwrite == "always" or previous == json.loads(dumps(run_config)):
-            if overwrite == "always":  # nothing of the old run may survive into the new one
-                _clear_run(out, keep_shards)
-        else:
-            diff = sorted(k for k in run_config if json.loads(dumps(run_config)).get(k) != previous.get(k))
-            raise PjbenchError(
-                f"{out} holds a run with a different configuration ({', '.join(diff)} differ); "
-                "pass --overwrite always to replace it or choose another --out"
-            )
-    elif overwrite == "always" and out.is_dir():  # shards of an earlier run may exist before any merge
-        _clear_run(out, keep_shards)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(cfg_path, dumps(run_config) + "\n")
-
-
-def _clear_run(out: Path, keep_shards: bool) -> None:
-    import shutil
-
-    from pjbench.benchmarks.distributed import SHARDS_DIR
-
-    shutil.rmtree(out / ".partial", ignore_errors=True)
-    if not keep_shards:
-        shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)
-    for stale in (RESULTS_FILE, ITEMS_FILE, "dev_items.jsonl", "submission.jsonl", "submission.partial.jsonl"):
-        (out / stale).unlink(missing_ok=True)
 
 
 # -- eval --dry-run ---------------------------------------------------------------------------------------
@@ -1042,7 +995,7 @@ def plan_eval(model: str, data_root: str | os.PathLike, out: str | os.PathLike |
         from pjbench.benchmarks.estimate import warmup_estimate
 
         estimate = warmup_estimate(plan.enc, cfg, plan.sizer, todo_paths, total["to_compute"],
-                                   workers=_default_workers() if workers is None else workers)
+                                   workers=default_workers() if workers is None else workers)
     return {
         "model": plan.enc.info.name, "task": plan.task, "split": plan.split, "dev_split": plan.dev_split,
         "shard": str(shard) if shard else None, "device": plan.device, "dtype": cfg.dtype,

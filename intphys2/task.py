@@ -20,7 +20,7 @@ from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.results import ItemRecord, MetricValue
 from pjbench.benchmarks.tasks import ValidationReport, VideoItem
 from pjbench.intphys2 import loader
-from pjbench.intphys2.metrics import BREAKDOWNS, compute_metrics, pairwise_accuracy, thresholds_from_records
+from pjbench.intphys2.metrics import compute_metrics, pairwise_accuracy, thresholds_from_records
 from pjbench.intphys2.submission import answers_from_scores, write_submission
 from pjbench.intphys2.spec import INTPHYS2
 

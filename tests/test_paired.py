@@ -166,3 +166,27 @@ def test_qa_metrics_rows_on_complete_pairs():
     assert rows["pair_accuracy[source=s]"].value == pytest.approx(2 / 3)
     assert rows["pair_accuracy[all]"].chance == 0.25 and rows["single_accuracy[all]"].chance == 0.5
     assert qa_metrics([], macro_over="config", breakdowns=(), pair_chance=0.25, single_chance=0.5) == []
+
+
+def test_one_macro_statistic_and_missing_stratum_rule_for_results_and_comparisons():
+    """The headline CI (results) and the paired difference CI (compare / report) use one macro statistic:
+    a resample that lacks a stratum is undefined (NaN), never a mean over the strata it happens to have."""
+    from pjbench.benchmarks.bootstrap import cluster_codes, macro_mean_statistic
+    from pjbench.benchmarks.compare import paired_bootstrap
+    from pjbench.benchmarks.paired import metric_row
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 2, 30).astype(float)
+    values[27:] = 1.0  # stratum B: 3 of 30 clusters, all right; a resample misses it with p = 0.9**30 ~ 4 %
+    strata = ["A"] * 27 + ["B"] * 3
+    clusters = [f"c{i}" for i in range(30)]
+    codes, k = cluster_codes(strata)
+    stat = macro_mean_statistic(values, codes, k)
+    assert stat(np.ones((1, 30)))[0] == pytest.approx((values[:27].mean() + 1.0) / 2)
+    missing_b = np.ones((1, 30))
+    missing_b[0, 27:] = 0
+    assert np.isnan(stat(missing_b)[0]), "a resample without stratum B is undefined"
+    row = metric_row(stat, 30, clusters, name="m", chance=0.25, subset="all", unit="pairs", n_boot=2000, seed=7)
+    diff = paired_bootstrap(values, np.zeros(30), clusters, strata=strata, n_boot=2000, seed=7)
+    assert (row.ci_low, row.ci_high) == (diff.ci_low, diff.ci_high)
+    assert row.value == pytest.approx(diff.value_a)
