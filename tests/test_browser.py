@@ -25,7 +25,8 @@ def test_report_in_chromium(tmp_path):
         make_run(r, "i-p", "pixel-copy-last", 0.6, baseline=True, items=intphys_items(40, 24)),
         make_qa_run(r, "m-a", "alpha <b>α</b>", "mvpbench", p_right=0.9, seed=1),
         make_qa_run(r, "m-b", "beta", "mvpbench", p_right=0.95, seed=2),
-        make_qa_run(r, "c-a", "alpha <b>α</b>", "causalvqa", p_right=0.8, seed=3),
+        # 300 questions: 20 per type x difficulty stratum, so no bootstrap resample lacks a stratum (CI defined)
+        make_qa_run(r, "c-a", "alpha <b>α</b>", "causalvqa", p_right=0.8, seed=3, n_pairs=300),
     ]
     html = build_report(runs, tmp_path / "report.html", n_boot=200)
     url = html.resolve().as_uri()
@@ -39,7 +40,7 @@ def test_report_in_chromium(tmp_path):
         names = [row.find_element(By.CSS_SELECTOR, ".name").text for row in rows]
         assert sorted(names) == sorted(["alpha <b>α</b>", "beta", "pixel-copy-last"])  # escaped, shown literally
         ci_cells = table.find_elements(By.CSS_SELECTOR, "tbody.measured td.num .ci")
-        assert len(ci_cells) >= 6 and all(re.fullmatch(r"≈? ?\[\d+\.\d, \d+\.\d\]", c.text) for c in ci_cells)
+        assert len(ci_cells) >= 6 and all(re.fullmatch(r"≈? ?\[\d+\.\d, \d+\.\d\]", c.text) for c in ci_cells), [c.text for c in ci_cells]
         assert table.find_elements(By.CSS_SELECTOR, "tbody.published tr.published")
         # Sorting: the script turned headers into buttons; click MVPBench twice (descending, ascending).
         button = table.find_element(By.CSS_SELECTOR, 'th[data-col="2"] button.sort')
