@@ -19,8 +19,13 @@ from pjbench.reports.runs import NO_ITEMS, Run
 HEADLINE = ("pairwise_accuracy", "avg")
 METRIC_ORDER = ("pairwise_accuracy", "auroc", "auprc", "abs_accuracy")
 AGGREGATION_ORDER = ("avg", "max")
-# breakdown columns in the order the task specs declare them (registry order)
-BREAKDOWN_ORDER = tuple(dict.fromkeys(c for spec in BENCHMARKS.values() for c in spec.breakdowns))
+
+
+def breakdown_order() -> tuple[str, ...]:
+    """Breakdown columns in the order the task specs declare them (registry order; read when a report is built)."""
+    return tuple(dict.fromkeys(c for spec in BENCHMARKS.values() for c in spec.breakdowns))
+
+
 VALUE_ORDER = {
     "Difficulty": ("Easy", "Medium", "Hard", "Unknown"),
     "difficulty": ("easy", "med", "hard"),
@@ -28,7 +33,12 @@ VALUE_ORDER = {
     "Camera": ("Fixed", "Moving"),
     "visibility": ("visible", "occluded"),
 }
-SUB_HEADLINES = tuple(dict.fromkeys(spec.headline_metric for spec in BENCHMARKS.values()))
+
+
+def sub_headlines() -> tuple[str, ...]:
+    """The task specs' headline metric names."""
+    return tuple(dict.fromkeys(spec.headline_metric for spec in BENCHMARKS.values()))
+
 MIN_CELL_N, FLAT_CI_NOTE = fmt.MIN_CELL_N, fmt.FLAT_CI_NOTE
 
 
@@ -229,7 +239,7 @@ def leaderboard_columns(runs: Sequence[Run]) -> list[Column]:
         for m in run.results.metrics:
             # A probe's control rows repeat every metric: its pair-level headline is enough for the table
             # (the rest stays in the results file), so the leaderboard fits a 1280-px screen.
-            if "/" in m.name and m.name.split("/", 1)[1] not in SUB_HEADLINES:
+            if "/" in m.name and m.name.split("/", 1)[1] not in sub_headlines():
                 continue
             if m.subset == "all" and (m.name, m.aggregation) not in seen:
                 seen[(m.name, m.aggregation)] = m
@@ -401,7 +411,7 @@ def breakdowns(runs: Sequence["RunView"], headline: Column | None) -> list[Break
             if val not in values[col]:
                 values[col].append(val)
     appearance = list(values)
-    cols = sorted(appearance, key=lambda c: (_order_index(c, BREAKDOWN_ORDER), appearance.index(c)))
+    cols = sorted(appearance, key=lambda c: (_order_index(c, breakdown_order()), appearance.index(c)))
     out = []
     for col in cols:
         order = VALUE_ORDER.get(col, ())
