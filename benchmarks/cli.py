@@ -289,9 +289,11 @@ def _dry_run(model, data_root, out, scale, kw) -> None:
     from pjbench.benchmarks.tasks import TASKS
 
     readout = kw.pop("readout", None) or TASKS.get(kw["task"]).info.get("readout")
+    if readout == "probe":
+        return _echo_probe_plan(model, data_root, out, scale, kw)
     if readout != "surprise":
-        raise PjbenchError(f"--dry-run plans surprise tasks; task {kw['task']} is scored by a {readout} readout "
-                           f"(`pjbench validate --task {kw['task']}` counts its videos)")
+        raise PjbenchError(f"--dry-run plans the surprise and probe readouts; task {kw['task']} is read out by "
+                           f"{readout} (`pjbench validate --task {kw['task']}` counts its videos)")
     given = [k for k in PROBE_ONLY_OPTIONS if kw.get(k) is not None]
     if given:
         raise PjbenchError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: not an option of task {kw['task']}")
@@ -300,6 +302,28 @@ def _dry_run(model, data_root, out, scale, kw) -> None:
     plan = plan_eval(model, data_root, out, shard=scale.get("shard"), warmup=True,
                      **{k: v for k, v in kw.items() if k not in PROBE_ONLY_OPTIONS})
     _echo_plan(plan)
+
+
+def _echo_probe_plan(model, data_root, out, scale, kw) -> None:
+    from pjbench.benchmarks.probe_plan import plan_probe
+
+    if scale.get("shard") or scale.get("slurm_partition"):
+        raise PjbenchError("--shard and Slurm runs are for the surprise readout")
+    p = plan_probe(model, kw.pop("task"), data_root, out, **kw)
+    train = (f"; the probe trains on {p['train_split']} ({p['train_items']:,} items)" if p["train_split"] else
+             f"; {p['probe']['folds']}-fold cross-validation on the split")
+    click.echo(f"dry run: {p['model']} on {p['task']}/{p['split']} (probe readout){train}; nothing is encoded, "
+               "trained or written")
+    click.echo(f"items: {p['items']:,}; distinct videos: {p['videos']:,} ({p['videos_cached']:,} in the feature cache, "
+               f"{p['videos_to_encode']:,} to encode, {len(p['videos_missing'])} missing)")
+    click.echo(f"features: {p['frames_per_clip']} frames per clip, encoder grid {'x'.join(map(str, p['encoder_grid']))} "
+               f"= {p['tokens_per_clip']:,} tokens, pooled to {'x'.join(map(str, p['pooled_grid']))} "
+               f"({p['stored_tokens_per_video']} tokens stored per video); cache store {p['cache']['store']}")
+    pr = p["probe"]
+    click.echo(f"probe: {pr['grid_settings']} (lr, weight decay) settings x epochs {','.join(map(str, pr['epochs']))}, "
+               f"{pr['fits_per_probe']} fits per probe, {pr['fits_total']} in all (controls: "
+               f"{', '.join(pr['controls']) or 'none'})")
+    click.echo(f"--out {p['out']['path']}: {p['out']['state']}")
 
 
 def _echo_plan(plan) -> None:

@@ -217,7 +217,7 @@ def test_cli_speed_options_are_parsed_and_refused_where_they_do_not_apply(tiny_s
     res = runner.invoke(main, [*base, "--dry-run", "--batch-size", "AUTO", "-q", "--split", "Debug", "--window", "16"])
     assert res.exit_code == 0 and "batch size auto (counted at the starting size 32" in res.output
     res = runner.invoke(main, [*base, "--task", "mvpbench", "--dry-run"])
-    assert res.exit_code == 1 and "--dry-run plans surprise tasks; task mvpbench" in res.output
+    assert res.exit_code == 1 and "model pixel-copy-last has readouts surprise; task mvpbench needs features" in res.output
     res = runner.invoke(main, [*base, "--task", "mvpbench", "--dtype", "bf16", "--compile"])
     assert res.exit_code == 1 and "--dtype, --compile: options of surprise tasks" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "r").exists()
@@ -234,3 +234,25 @@ def test_cli_dry_run_estimates_the_time_from_a_warm_up(tiny_suite, tmp_path, mon
     evaluate("pixel-copy-last", tiny_suite, out, batch_size=2, **DEBUG)
     assert _line(_dry_run(tiny_suite, out), "estimated") == (
         "estimated: nothing to compute (every video is in --out or the feature cache; only metrics are redone)")
+
+
+def test_probe_dry_run_plans_feature_encoding_and_fits(tmp_path):
+    from pjbench.benchmarks.api import evaluate, synth
+    from pjbench.probes.text import LearnedTextEncoder
+
+    data = synth(tmp_path / "mvp", benchmark="mvpbench", scale=0.25, progress=False)
+    args = ["eval", "-m", "pixel-patches", "--task", "mvpbench", "--data-root", str(data), "--out", str(tmp_path / "r"),
+            "--frames", "4", "--pooled-grid", "2,2,2", "--folds", "3", "--dry-run"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "dry run: pixel-patches on mvpbench/mini (probe readout); 3-fold cross-validation" in res.output
+    m = re.search(r"distinct videos: (\d+) \((\d+) in the feature cache, (\d+) to encode, (\d+) missing\)", res.output)
+    n_videos, cached, todo, missing = map(int, m.groups())
+    assert cached == 0 and todo + missing == n_videos and missing > 0  # the synthetic release leaves some out
+    assert "probe: 4 (lr, weight decay) settings x epochs 10,25, 15 fits per probe, 30 in all (controls: video_blind)" in res.output
+    assert not (tmp_path / "r").exists(), "a dry run writes nothing"
+    evaluate("pixel-patches", data, tmp_path / "real", task="mvpbench", n_frames=4, pooled_grid=(2, 2, 2), folds=3,
+             text_encoder=LearnedTextEncoder(dim=8, n_buckets=256), grid={"lr": [1e-2], "weight_decay": [0.01],
+             "epochs": [2]}, n_boot=100, progress=False, workers=0)
+    res = CliRunner().invoke(main, args)
+    assert f"({todo} in the feature cache, 0 to encode, {missing} missing)" in res.output, res.output
