@@ -105,7 +105,8 @@ def write_causalvqa_suite(
     correct1, choices2, correct2, difficulty, renamed_video``; 5 options ``N. text`` joined by ``" | "``;
     answers blank in test) and ``out_dir/CausalVQA/<split>/videos/*.mp4``, then ``out_dir/suite.json``. At
     the defaults: debug 75 questions (15 per type), test 25, one video each; ``scale`` multiplies them
-    (kept a multiple of 5 per type, so the answers stay balanced, down to 5). Idempotence and ``overwrite`` as
+    (kept a multiple of 5 per type, so the difficulties stay balanced, down to 5; the right answer is drawn at
+    random per question). Idempotence and ``overwrite`` as
     :func:`write_intphys2_suite` (the owned entry is ``CausalVQA``). See :mod:`pjbench.synthetic.causalvqa`.
     """
     from pjbench.synthetic.causalvqa import CausalVQASuiteSpec

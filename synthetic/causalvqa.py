@@ -31,9 +31,12 @@ way it rolls and what it does. Per type (question text in quotes):
 - hypothetical: the ball hits the next block and bounces back. "Which block would the ball have hit if it
   had rolled the other way?" (the nearest block on the other side).
 
-Within a split and type the right colour cycles through the five colours and the difficulty through
-easy / med / hard, so the gold answers of every question text are exactly balanced when the count is a
-multiple of 5 (the defaults: debug 15 per type, test 5). Difficulty: easy = plain backdrop, med =
+The right colour of every question is drawn uniformly at random (seeded by the suite seed, split, type
+and question number), independently of every other question, so the question and option texts carry no
+information about the answer: a text-only learner is at chance (1/5 single), also under folds grouped by
+question. (An exactly balanced design, e.g. colours cycling per type, would put it *below* chance there:
+the held-out questions' colours are the ones the training folds lack.) The difficulty cycles through
+easy / med / hard every 5 questions (the defaults: debug 15 per type, test 5). Difficulty: easy = plain backdrop, med =
 textured backdrop, hard = textured + two distractor balls moving high in the view; anticipation clips
 also end farther from the contact the harder they are.
 """
@@ -79,11 +82,11 @@ TYPES = ("anticipation", "counterfactual", "descriptive", "planning", "hypotheti
 DIFFICULTIES = ("easy", "med", "hard")
 SPLITS = ("debug", "test")
 LABELLED_SPLITS = ("debug",)
-BASE_PER_TYPE = {"debug": 3, "test": 1}  # x 5 questions per type at scale 1 (a multiple of 5: balanced)
+BASE_PER_TYPE = {"debug": 3, "test": 1}  # x 5 questions per type at scale 1 (a multiple of 5: every difficulty)
 ROOT = "CausalVQA"
 OPTION_SEPARATOR = " | "
 GENERATOR = "pjbench.synthetic.causalvqa"
-GENERATOR_VERSION = 1  # bump when the same parameters would give other files
+GENERATOR_VERSION = 2  # bump when the same parameters would give other files
 _SPLIT_CODE = {"debug": 1, "test": 2}
 _TYPE_CODE = {t: i + 1 for i, t in enumerate(TYPES)}
 CRF = 0
@@ -114,7 +117,7 @@ class CausalVQASuiteSpec:
 
     resolution: frame side in pixels (even, >= 16). n_frames / fps: video length and frame rate (defaults
     24 frames at 8 fps). scale multiplies the questions per type (debug 15, test 5 at scale 1), kept a
-    multiple of 5 so the answers stay balanced (down to 5 per type; smaller scales give 1 to 4).
+    multiple of 5 so the difficulties stay balanced (down to 5 per type; smaller scales give 1 to 4).
     """
 
     seed: int = 0
@@ -127,7 +130,7 @@ class CausalVQASuiteSpec:
         _check_video_params(self.resolution, self.fps, self.n_frames, self.scale)
 
     def n_per_type(self, split: str) -> int:
-        """A multiple of 5 (balanced answers) from 5 up; below that (tiny test suites) at least 1."""
+        """A multiple of 5 (balanced difficulties) from 5 up; below that (tiny test suites) at least 1."""
         fives = round(BASE_PER_TYPE[split] * self.scale)
         return 5 * fives if fives >= 1 else max(1, round(5 * BASE_PER_TYPE[split] * self.scale))
 
@@ -237,15 +240,14 @@ def build_scene(rng: np.random.Generator, qtype: str, answer: int, difficulty: s
 
 
 def plan_split(spec: CausalVQASuiteSpec, split: str) -> list[Question]:
-    """The questions of ``split``. Per type, the right colour cycles through the 5 block colours (from a
-    seeded offset) and the difficulty through the 3 levels every 5 questions, so 15 questions hold every
-    (colour, difficulty) once; everything else is drawn from ``(seed, split, type, number)``."""
+    """The questions of ``split``. Per type, the difficulty cycles through the 3 levels every 5 questions;
+    the right colour (uniform over the 5 block colours) and everything else are drawn from
+    ``(seed, split, type, number)``, so no question's answer depends on another's."""
     out = []
     for qtype in TYPES:
         base = [spec.seed, _SPLIT_CODE[split], _TYPE_CODE[qtype]]
-        offset = int(np.random.default_rng([*base, 0]).integers(5))
         for k in range(spec.n_per_type(split)):
-            answer = BLOCK_COLORS[(k + offset) % 5]
+            answer = BLOCK_COLORS[int(np.random.default_rng([*base, 0, k]).integers(len(BLOCK_COLORS)))]
             difficulty = DIFFICULTIES[(k // 5) % 3]
             scene = build_scene(np.random.default_rng([*base, 1, k]), qtype, answer, difficulty, spec.n_frames)
             order = np.random.default_rng([*base, 2, k])

@@ -286,22 +286,58 @@ def test_cvqa_options_parse_the_official_way(cvqa_suite: Path) -> None:
 
 
 def test_cvqa_text_is_uninformative(cvqa_suite: Path) -> None:
-    """Per question text the five options are always the same five texts and the gold text is balanced
-    over them, so a text-only majority answer gets 1/5 single and at most 1/25 of both askings."""
+    """Per question text the five options are always the same five texts, and the gold position is spread
+    over the five positions (whether a text-only learner is at chance: tests/test_cvqa_text_only_chance.py)."""
     df = _csv(cvqa_suite, "debug")
-    df["gold1"] = [_options(c)[1][int(k) - 1] for c, k in zip(df["choices1"], df["correct1"])]
-    df["gold2"] = [_options(c)[1][int(k) - 1] for c, k in zip(df["choices2"], df["correct2"])]
     for question, group in df.groupby("question"):
         assert len({tuple(sorted(_options(c)[1])) for c in group["choices1"]}) == 1, question
-        counts = Counter(group["gold1"])
-        assert len(counts) == 5 and len(set(counts.values())) == 1, (question, counts)
-    majority = df.groupby("question")["gold1"].agg(lambda s: s.value_counts().sort_index().idxmax())
-    right1 = df["gold1"] == df["question"].map(majority)
-    right2 = df["gold2"] == df["question"].map(majority)
-    assert right1.mean() == pytest.approx(0.2) and (right1 & right2).mean() <= 0.2
-    # the gold position is spread over the five positions
     positions = Counter(df["correct1"]) + Counter(df["correct2"])
     assert max(positions.values()) <= 0.4 * 2 * len(df) and len(positions) == 5
+
+
+def _gold_colours(root: Path, split: str = "debug") -> dict[str, list[int]]:
+    """Per type, the colour (index into OBJECT_COLOR_NAMES) named by the gold option of each question in
+    question-number order (the qid order of :func:`cv.plan_split`), read back from the CSV the official way."""
+    def colour(text: str) -> int:
+        return next(i for i, n in enumerate(OBJECT_COLOR_NAMES) if f" {n} " in f" {text} ")
+
+    df = _csv(root, split).set_index("qid")
+    out: dict[str, list[int]] = {}
+    for q in cv.plan_split(cv.CausalVQASuiteSpec(**CVQA_PARAMS), split):
+        row = df.loc[q.qid]
+        out.setdefault(q.qtype, []).append(colour(_options(row["choices1"])[1][int(row["correct1"]) - 1]))
+    return out
+
+
+def test_cvqa_answers_are_drawn_per_question_not_cycled(cvqa_suite: Path) -> None:
+    """A deterministic cycle of the gold colour (each colour once per 5 questions of a type) puts a text-only
+    learner below chance under question-grouped folds: the held-out colours are the ones training lacks."""
+    gold = _gold_colours(cvqa_suite)
+    assert set(gold) == set(cv.TYPES) and all(len(v) == 5 for v in gold.values())
+    # a cycle gives every type its 5 colours once; drawn at random, that happens with probability (5!/5**5)**5
+    assert any(len(set(v)) < 5 for v in gold.values()), gold
+    steps = {(b - a) % 5 for v in gold.values() for a, b in zip(v, v[1:])}
+    assert len(steps) > 1, steps  # not a constant step either
+    # the letters (option numbers) of the gold answer: not one cycle over the rows either
+    df = _csv(cvqa_suite, "debug")
+    letters = [int(c) for c in df["correct1"]]
+    assert len({(b - a) % 5 for a, b in zip(letters, letters[1:])}) > 1
+    # all five colours occur, no colour dominates (25 questions: a colour drawn 1/5 of the time is in [1, 12]
+    # except with probability < 1e-3)
+    counts = Counter(c for v in gold.values() for c in v)
+    assert len(counts) == 5 and max(counts.values()) <= 12, counts
+
+
+def test_cvqa_answers_follow_the_suite_seed() -> None:
+    def answers(seed: int) -> list[int]:
+        return [q.answer for q in cv.plan_split(cv.CausalVQASuiteSpec(seed=seed), "debug")]
+
+    assert answers(0) == answers(0)
+    assert answers(0) != answers(1)
+    a = answers(0)
+    # per type, 15 questions: not the 5 colours 3 times each in every type (what cycling gave)
+    per_type = [Counter(a[15 * i: 15 * (i + 1)]) for i in range(len(cv.TYPES))]
+    assert any(sorted(c.values()) != [3, 3, 3, 3, 3] for c in per_type), per_type
 
 
 def test_cvqa_answers_follow_from_the_scenes() -> None:
