@@ -563,15 +563,16 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
     records = build_records(items, surprise, chosen, origin=origin, conditions=conditions, pad=pad)
     dev_records = build_records(dev_items, dev_surprise, chosen, conditions=dev_conditions, pad=pad) if dev_items else []
     thresholds = task_obj.thresholds(dev_records) if dev_records and not proto.context_on_reported else {}
+    rule = getattr(task_obj, "threshold_rule", "the task's threshold of the possible videos' score")
     if proto.context_on_reported:
         threshold = {"value": None, "source": split, "optimistic": True,
                      "rule": "fitted on the reported split's possible videos, as the published compute_metrics "
                              f"(--protocol {proto.name}; optimistic)"}
     elif thresholds:
-        threshold = {"value": thresholds, "source": dev_split, "rule": "90th percentile of the possible videos' score"}
+        threshold = {"value": thresholds, "source": dev_split, "rule": rule}
     else:
         threshold = {"value": None, "source": split,
-                     "rule": "90th percentile of the possible videos' score, fitted on the reported split (no dev split: optimistic)"}
+                     "rule": f"{rule}, fitted on the reported split (no dev split: optimistic)"}
     metrics = task_obj.metrics(records, n_boot=n_boot, seed=seed, threshold=thresholds or None)
 
     files = {"items": ITEMS_FILE}

@@ -1,7 +1,9 @@
 """IntPhys 2 (Bordes et al. 2025): matched possible/impossible videos scored by surprise.
 
 - :mod:`.loader`     -- the release on disk -> ``VideoItem`` s (the pairing rule lives there);
-- :mod:`.metrics`    -- pairwise accuracy, AUROC, AUPRC, absolute accuracy, with cluster-bootstrap CIs;
+- :mod:`.metrics`    -- pairwise accuracy, AUROC, AUPRC, absolute accuracy, with cluster-bootstrap CIs
+  (:mod:`.ranking`: AUROC / AUPRC / AP; :mod:`.threshold`: the absolute-accuracy threshold rule;
+  :mod:`.conventions`: which convention each follows, written into every results file);
 - :mod:`.submission` -- HeldOut leaderboard JSONL files;
 - :mod:`.task`       -- :class:`IntPhys2Task`, the ``Task`` registered as ``intphys2``;
 - :mod:`.intphys2019` -- the original IntPhys (2019) dev quadruplets (PNG frame folders), same items.
@@ -16,7 +18,7 @@ from typing import Any
 # list tasks) does not import the metrics and their scientific stack.
 _EXPORTS = {
     "SPLITS": "loader", "load_split": "loader", "pair_problems": "loader",
-    "abs_accuracy": "metrics", "auprc": "metrics", "auroc": "metrics", "compute_metrics": "metrics",
+    "abs_accuracy": "metrics", "ap_impossible": "metrics", "auprc": "metrics", "auroc": "metrics", "compute_metrics": "metrics",
     "pairwise_accuracy": "metrics", "threshold_from_possible": "metrics", "thresholds_from_records": "metrics",
     "answers_from_scores": "submission", "read_submission": "submission", "write_submission": "submission",
     "IntPhys2Task": "task",
@@ -34,6 +36,7 @@ __all__ = [
     "IntPhys2Task",
     "abs_accuracy",
     "answers_from_scores",
+    "ap_impossible",
     "auprc",
     "auroc",
     "compute_metrics",

@@ -1,12 +1,19 @@
 """IntPhys 2 metrics: pairwise accuracy, AUROC, AUPRC and absolute accuracy of a surprise score.
 
-Conventions (as in Garrido et al. 2025, ``compute_metrics``):
+Conventions -- the official ones (Garrido et al. 2025, jepa-intuitive-physics
+``evaluation_code/evals/intuitive_physics/eval.py::compute_metrics``) unless a name says otherwise; the
+whole list is :data:`pjbench.intphys2.conventions.CONVENTIONS`, which every results file carries:
 
 - a *score* is the surprise of one video after aggregation over windows (``avg`` or ``max``); higher
-  means "more surprising", i.e. more likely impossible;
-- labels are ``1`` = possible, ``0`` = impossible; the *positive* class of AUROC / AUPRC is impossible;
+  means "more surprising", i.e. more likely impossible; labels are ``1`` = possible, ``0`` = impossible;
 - a *pair* is a set of videos sharing a ``pair_id`` (``SceneIndex|run``): on Main one possible and one
-  impossible video, on Debug ``k`` of each (each scene rendered ``k`` = 3 times).
+  impossible video, on Debug ``k`` of each (each scene rendered ``k`` = 3 times);
+- pairwise accuracy: impossible strictly more surprising than its matched possible video (a tie is wrong);
+- AUROC / AUPRC: possible positive, score ``-surprise``, trapezoid over the ROC / PR curve points
+  (:mod:`pjbench.intphys2.ranking`); ``ap_impossible`` is the (non-official) average precision with
+  impossible positive;
+- absolute accuracy: threshold = sorted possible scores at index ``ceil(0.9 n)``; a video at the threshold
+  is wrong (:mod:`pjbench.intphys2.threshold`).
 
 The array functions are pure and take aligned 1-D arrays of length ``n_videos``. The ``*_weighted``
 variants evaluate a whole batch of bootstrap resamples at once from a multiplicity matrix ``weights``
@@ -25,46 +32,51 @@ import numpy as np
 from pjbench.benchmarks.bootstrap import cluster_bootstrap_ci_weighted
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.results import ItemRecord, MetricValue
+from pjbench.intphys2.conventions import CONVENTIONS
+from pjbench.intphys2.ranking import (
+    ap_impossible,
+    ap_impossible_weighted,
+    auprc,
+    auprc_weighted,
+    auroc,
+    auroc_weighted,
+)
+from pjbench.intphys2.ranking import scores_labels as _scores_labels
+from pjbench.intphys2.threshold import (
+    THRESHOLD_QUANTILE,
+    abs_accuracy,
+    abs_correct,
+    quantile_threshold,
+    threshold_from_possible,
+    weighted_quantile,
+    weighted_threshold,
+)
 from pjbench.probes.surprise import AGGREGATIONS  # one definition: the readout produces them
 
 __all__ = [
     "AGGREGATIONS",
     "BREAKDOWNS",
+    "CONVENTIONS",
     "abs_accuracy",
+    "ap_impossible",
+    "ap_impossible_weighted",
     "auprc",
+    "auprc_weighted",
     "auroc",
+    "auroc_weighted",
     "compute_metrics",
     "pair_values",
     "pairwise_accuracy",
+    "quantile_threshold",
     "threshold_from_possible",
     "thresholds_from_records",
     "weighted_quantile",
+    "weighted_threshold",
 ]
 
 BREAKDOWNS = ("condition", "Difficulty", "Camera", "visibility")
-THRESHOLD_QUANTILE = 0.9
 # The published absolute accuracy thresholds the *max* aggregation; a bare float threshold means that.
 THRESHOLD_AGGREGATION = "max"
-
-
-# --------------------------------------------------------------------------------------------------
-# Array functions
-# --------------------------------------------------------------------------------------------------
-
-
-def _scores_labels(
-    scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    s = np.asarray(scores, dtype=float).reshape(-1)
-    y = np.asarray(labels).reshape(-1)
-    if s.shape != y.shape:
-        raise ValueError(f"scores and labels differ in length: {s.size} vs {y.size}")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("scores must be finite (found NaN or inf)")
-    if y.size and not np.all((y == 0) | (y == 1)):
-        raise ValueError("labels must be 0 (impossible) or 1 (possible)")
-    return s, y.astype(np.int64)
-
 
 TIE_RULES = ("wrong", "half")
 
@@ -134,142 +146,6 @@ def pairwise_accuracy(
     return float(values.mean()) if values.size else None
 
 
-def _tie_groups(s_sorted: np.ndarray) -> np.ndarray:
-    """Start positions of the runs of equal values in a sorted score array."""
-    return np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
-
-
-def _group_sums(w: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Column sums of ``w`` ``(m, n)`` over the column runs beginning at ``starts`` -> ``(m, G)``."""
-    if starts.size == w.shape[1]:
-        return w  # no ties (the usual case for float surprise): every run is one column
-    return np.add.reduceat(w, starts, axis=1)
-
-
-def auroc_weighted(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """AUROC for each row of ``weights`` (``(m, n_videos)`` multiplicities); shape ``(m,)``.
-
-    Positive class = impossible (label 0), score = surprise. The Mann-Whitney form: probability that a
-    random impossible video scores above a random possible one, ties counting one half. NaN for a row
-    where one class has zero weight.
-    """
-    s, y = _scores_labels(scores, labels)
-    w = np.atleast_2d(np.asarray(weights, dtype=float))
-    if s.size == 0:
-        return np.full(w.shape[0], np.nan)
-    order = np.argsort(s, kind="stable")  # ascending
-    starts = _tie_groups(s[order])
-    ws = w[:, order]
-    impossible = y[order] == 0
-    pos = _group_sums(ws * impossible, starts)  # (m, G) impossible weight per tie group
-    neg = _group_sums(ws * ~impossible, starts)  # possible weight per tie group
-    below = np.cumsum(neg, axis=1) - neg  # possible weight strictly below each group
-    wins = (pos * (below + 0.5 * neg)).sum(axis=1)
-    denom = pos.sum(axis=1) * neg.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, wins / np.where(denom > 0, denom, 1.0), np.nan)
-
-
-def auprc_weighted(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Average precision for each row of ``weights`` (``(m, n_videos)``); shape ``(m,)``.
-
-    Positive class = impossible (label 0), score = surprise. Same definition as scikit-learn's
-    ``average_precision_score``: ``sum_k (R_k - R_{k-1}) P_k`` over the distinct score thresholds from
-    high to low, tied scores entering together (no interpolation). NaN where a class has zero weight.
-    """
-    s, y = _scores_labels(scores, labels)
-    w = np.atleast_2d(np.asarray(weights, dtype=float))
-    if s.size == 0:
-        return np.full(w.shape[0], np.nan)
-    order = np.argsort(-s, kind="stable")  # descending
-    starts = _tie_groups(s[order])
-    ws = w[:, order]
-    impossible = y[order] == 0
-    pos = _group_sums(ws * impossible, starts)
-    neg = _group_sums(ws * ~impossible, starts)
-    tp = np.cumsum(pos, axis=1)
-    seen = tp + np.cumsum(neg, axis=1)
-    # Groups absent from a resample (zero weight) add no recall, so their undefined precision is moot.
-    precision = np.divide(tp, seen, out=np.zeros_like(tp), where=seen > 0)
-    n_pos, n_neg = tp[:, -1], neg.sum(axis=1)
-    ap = (pos * precision).sum(axis=1)
-    ok = (n_pos > 0) & (n_neg > 0)
-    return np.where(ok, ap / np.where(ok, n_pos, 1.0), np.nan)
-
-
-def _none_if_nan(x: float) -> float | None:
-    return None if not np.isfinite(x) else float(x)
-
-
-def auroc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float | None:
-    """Area under the ROC curve, impossible (label 0) = positive, surprise = score.
-
-    Equals ``sklearn.metrics.roc_auc_score(labels == 0, scores)``. Chance 0.5. ``None`` when one class is
-    absent.
-    """
-    s, y = _scores_labels(scores, labels)
-    return _none_if_nan(auroc_weighted(s, y, np.ones((1, s.size)))[0])
-
-
-def auprc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float | None:
-    """Average precision (area under the precision-recall curve), impossible (label 0) = positive.
-
-    Equals ``sklearn.metrics.average_precision_score(labels == 0, scores)``. Chance = the share of
-    impossible videos. ``None`` when one class is absent.
-    """
-    s, y = _scores_labels(scores, labels)
-    return _none_if_nan(auprc_weighted(s, y, np.ones((1, s.size)))[0])
-
-
-def abs_accuracy(
-    scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray, threshold: float
-) -> float | None:
-    """Absolute (per-video) accuracy: predict impossible iff ``score > threshold``.
-
-    Mean over videos of ``1[prediction == truth]``; ``None`` for no videos. A score equal to the
-    threshold is predicted possible (the threshold is a percentile of possible scores).
-    """
-    s, y = _scores_labels(scores, labels)
-    if s.size == 0:
-        return None
-    return float(((s > threshold) == (y == 0)).mean())
-
-
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
-    """``np.quantile(multiset, q)`` (linear interpolation) of each row's multiset; shape ``(m,)``.
-
-    ``values``: ``(n,)``; ``weights``: ``(m, n)`` non-negative integer multiplicities (as floats). Row
-    ``b`` stands for the array holding ``values[j]`` ``weights[b, j]`` times. NaN for an empty row.
-    """
-    order = np.argsort(values, kind="stable")
-    x = np.asarray(values, dtype=float)[order]
-    cum = np.cumsum(np.atleast_2d(weights)[:, order], axis=1)  # (m, n): elements up to each value
-    total = cum[:, -1] if x.size else np.zeros(cum.shape[0])
-    h = (total - 1) * q  # numpy's 'linear' position in the expanded sorted array
-    lo = np.floor(h)
-    # Value at expanded position k = first value whose cumulative count exceeds k.
-    at_lo = (cum > lo[:, None]).argmax(axis=1) if x.size else np.zeros(cum.shape[0], dtype=int)
-    at_hi = (cum > np.minimum(lo + 1, total - 1)[:, None]).argmax(axis=1) if x.size else at_lo
-    out = x[at_lo] + (h - lo) * (x[at_hi] - x[at_lo]) if x.size else np.full(cum.shape[0], np.nan)
-    return np.where(total > 0, out, np.nan)
-
-
-def threshold_from_possible(
-    scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray, q: float = THRESHOLD_QUANTILE
-) -> float:
-    """The ``q``-quantile (default 90th percentile, linear interpolation) of the possible videos' scores.
-
-    The published protocol uses the *max* aggregation for this. Choose it on a dev split (Debug) or
-    on Main, never on the split being scored if the number is to be reported as a held-out accuracy.
-    Raises ``ValueError`` if there is no possible video.
-    """
-    s, y = _scores_labels(scores, labels)
-    possible = s[y == 1]
-    if possible.size == 0:
-        raise ValueError("no possible (label 1) video to set a threshold from")
-    return float(np.quantile(possible, q))
-
-
 # --------------------------------------------------------------------------------------------------
 # Records -> results rows
 # --------------------------------------------------------------------------------------------------
@@ -304,7 +180,8 @@ def _score_array(records: Sequence[ItemRecord], agg: str) -> np.ndarray:
 def thresholds_from_records(
     records: Sequence[ItemRecord], q: float = THRESHOLD_QUANTILE, aggregations: Sequence[str] = AGGREGATIONS
 ) -> dict[str, float]:
-    """``{aggregation: q-quantile of the possible videos' score}`` over labelled ``records``.
+    """``{aggregation: official threshold of the possible videos' score}`` over labelled ``records``
+    (:func:`pjbench.intphys2.threshold.threshold_from_possible`: sorted scores at index ``ceil(q n)``).
 
     The runner calls this on the dev split's records and passes the result to :func:`compute_metrics`
     as ``threshold``. Aggregations no record has, or with no possible video, are left out.
@@ -317,6 +194,10 @@ def thresholds_from_records(
             continue
         out[agg] = threshold_from_possible(_score_array(recs, agg), y, q)
     return out
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if not np.isfinite(x) else float(x)
 
 
 def _weighted_mean(values: np.ndarray):
@@ -355,20 +236,30 @@ def _pairwise_row(
     )
 
 
+_RANK_FNS = {"auroc": auroc_weighted, "auprc": auprc_weighted, "ap_impossible": ap_impossible_weighted}
+
+
+def _rank_chance(name: str, y: np.ndarray) -> float:
+    """AUROC 0.5; official AUPRC about the share of possible videos (its positive class); AP with impossible
+    positive the share of impossible videos."""
+    if name == "auroc":
+        return 0.5
+    return float(np.mean(y == 1)) if name == "auprc" else float(np.mean(y == 0))
+
+
 def _rank_row(
     name: str, s: np.ndarray, y: np.ndarray, clusters: list[str], *, agg: str, subset: str, n_boot: int, seed: int
 ) -> MetricValue | None:
     if s.size == 0:
         return None
-    fn = auroc_weighted if name == "auroc" else auprc_weighted
+    fn = _RANK_FNS[name]
     value = _none_if_nan(fn(s, y, np.ones((1, s.size)))[0])
     low, high = (None, None)
     if value is not None:
         low, high = cluster_bootstrap_ci_weighted(lambda w: fn(s, y, w), clusters, n_boot=n_boot, seed=seed)
-    chance = 0.5 if name == "auroc" else float(np.mean(y == 0))
     return MetricValue(
         name=name, value=value, ci_low=low, ci_high=high, n=int(s.size), n_clusters=_n_clusters(clusters),
-        chance=chance, subset=subset, aggregation=agg, unit="videos",
+        chance=_rank_chance(name, y), subset=subset, aggregation=agg, unit="videos",
     )
 
 
@@ -378,17 +269,18 @@ def _abs_accuracy_row(
     if s.size == 0:
         return None
     if threshold is not None:
-        correct = ((s > threshold) == (y == 0)).astype(float)
+        correct = abs_correct(s, y, threshold)
         value: float | None = float(correct.mean())
         low, high = cluster_bootstrap_ci_weighted(_weighted_mean(correct), clusters, n_boot=n_boot, seed=seed)
     elif np.any(y == 1):
-        # In-sample threshold: re-choose it in every resample so the interval includes the uncertainty
-        # of the threshold itself (it is optimistic anyway: it is fitted on the scored videos).
+        # In-sample threshold: re-choose it in every resample (the official index rule on the resampled
+        # possible videos) so the interval includes the uncertainty of the threshold itself (it is optimistic
+        # anyway: it is fitted on the scored videos).
         possible = y == 1
 
         def stat(w: np.ndarray) -> np.ndarray:
-            thr = weighted_quantile(s[possible], w[:, possible], THRESHOLD_QUANTILE)  # (m,)
-            correct = (s[None, :] > thr[:, None]) == (y == 0)[None, :]
+            thr = weighted_threshold(s[possible], w[:, possible], THRESHOLD_QUANTILE)  # (m,)
+            correct = abs_correct(s[None, :], y[None, :], thr[:, None])
             with np.errstate(invalid="ignore", divide="ignore"):
                 return np.where(np.isfinite(thr), (w * correct).sum(axis=1) / w.sum(axis=1), np.nan)
 
@@ -431,10 +323,15 @@ def compute_metrics(
     bootstrap interval (``n_boot`` resamples of scenes, ``seed``), ``n`` and ``n_clusters``:
 
     - ``pairwise_accuracy`` (unit pairs, chance 0.5), see :func:`pairwise_accuracy`;
-    - ``auroc`` (unit videos, chance 0.5) and ``auprc`` (chance = share of impossible videos);
-    - ``abs_accuracy`` (unit videos, chance 0.5) at a threshold on the same aggregation's score:
-      - ``threshold=None``: for every aggregation, the 90th percentile of the *scored* records' possible
-        videos -- fitted on the test data, hence optimistic (re-fitted in every bootstrap resample);
+    - ``auroc`` (unit videos, chance 0.5) and ``auprc`` (official convention: possible positive,
+      ``auc(recall, precision)``; chance about the share of possible videos), see :mod:`.ranking`;
+    - ``ap_impossible`` (not official: average precision with impossible positive; chance = share of
+      impossible videos), so that runs of earlier pjbench versions, which called it ``auprc``, compare;
+    - ``abs_accuracy`` (unit videos, chance 0.5) at a threshold on the same aggregation's score, official
+      rule (:mod:`.threshold`: possible right iff below, impossible right iff above, a tie is wrong):
+      - ``threshold=None``: for every aggregation, the official threshold (sorted possible scores at
+        index ``ceil(0.9 n)``) of the *scored* records -- fitted on the test data, hence optimistic
+        (re-fitted in every bootstrap resample on the resampled possible videos);
       - a mapping ``{aggregation: value}`` (:func:`thresholds_from_records` of the dev split's records,
         what the runner should pass): a row for each aggregation in the mapping, at that threshold;
       - a float: the ``max`` threshold (the published protocol's); ``abs_accuracy@avg`` is then left
@@ -464,6 +361,7 @@ def compute_metrics(
         rows.append(_pairwise_row(s, y, pair_ids, clusters, agg=agg, subset="all", **common))
         rows.append(_rank_row("auroc", s, y, clusters, agg=agg, subset="all", **common))
         rows.append(_rank_row("auprc", s, y, clusters, agg=agg, subset="all", **common))
+        rows.append(_rank_row("ap_impossible", s, y, clusters, agg=agg, subset="all", **common))
         if agg in thresholds:
             rows.append(_abs_accuracy_row(s, y, clusters, thresholds[agg], agg=agg, **common))
 

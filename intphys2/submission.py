@@ -32,8 +32,10 @@ _KEYS = ("data_name", "task", "row_id", "model_answer")
 def answers_from_scores(scores: Sequence[float] | np.ndarray, threshold: float) -> list[int]:
     """Surprise scores -> answers: 0 (impossible) iff ``score > threshold``, else 1 (possible).
 
-    The same rule as :func:`pjbench.intphys2.metrics.abs_accuracy`, so the leaderboard's accuracy is
-    what ``abs_accuracy`` reports on a labelled split at that threshold.
+    Away from the threshold this is the rule of :func:`pjbench.intphys2.threshold.abs_accuracy`, so the
+    leaderboard's accuracy is what ``abs_accuracy`` reports on a labelled split at that threshold. A score
+    exactly AT the threshold counts wrong in ``abs_accuracy`` whatever the label (the official rule); a
+    submission has to answer something, and says possible (the threshold is a possible video's score).
     """
     s = np.asarray(scores, dtype=float).reshape(-1)
     if not np.all(np.isfinite(s)):

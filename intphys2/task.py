@@ -66,6 +66,7 @@ class IntPhys2Task:
     dev_split = INTPHYS2.dev_split
     breakdowns = INTPHYS2.breakdowns
     selection_criterion = "pairwise_accuracy@avg"
+    threshold_rule = "official: the possible videos' scores sorted, at index ceil(0.9 n) (not np.quantile)"
 
     # ----------------------------------------------------------------------------------------------
     def load(self, data_root: str | os.PathLike, split: str, limit: int | None = None) -> list[VideoItem]:
@@ -131,7 +132,8 @@ class IntPhys2Task:
         return None if value is None else float(value)
 
     def thresholds(self, dev_records: Sequence[ItemRecord]) -> dict[str, float]:
-        """``{aggregation: 90th percentile of the possible videos' score}`` on the dev split."""
+        """``{aggregation: official threshold}`` on the dev split: the possible videos' scores sorted, at index
+        ``ceil(0.9 n)`` (:func:`pjbench.intphys2.threshold.threshold_from_possible`)."""
         return thresholds_from_records(dev_records)
 
     def write_submission(self, path: Path, records: Sequence[ItemRecord], thresholds: Mapping[str, float]) -> Path:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from pjbench.benchmarks.results import ItemRecord
 from pjbench.intphys2.metrics import (
     abs_accuracy,
+    ap_impossible,
+    ap_impossible_weighted,
     auprc,
     auprc_weighted,
     auroc,
@@ -17,9 +19,11 @@ from pjbench.intphys2.metrics import (
     compute_metrics,
     pair_values,
     pairwise_accuracy,
+    quantile_threshold,
     threshold_from_possible,
     thresholds_from_records,
     weighted_quantile,
+    weighted_threshold,
 )
 
 # Three Main-style 1x1 pairs, written out (label 1 = possible, 0 = impossible):
@@ -84,24 +88,62 @@ def test_pairwise_matches_brute_force():
     assert pairwise_accuracy(scores, labels, pairs, ties="half") == pytest.approx(np.mean(expected))
 
 
-def test_auroc_auprc_by_hand():
+def official_auprc(scores, labels):
+    """The official call of compute_metrics: possible (label 1) positive, score -surprise."""
+    precision, recall, _ = precision_recall_curve(np.asarray(labels) == 1, -np.asarray(scores, dtype=float))
+    return auc(recall, precision)
+
+
+def official_auroc(scores, labels):
+    fpr, tpr, _ = roc_curve(np.asarray(labels) == 1, -np.asarray(scores, dtype=float))
+    return auc(fpr, tpr)
+
+
+def test_auroc_by_hand():
     # AUROC of the 6 videos above: impossible [2, 1, 2] vs possible [1, 3, 2], 9 combinations:
     #   2: 1 + 0 + 0.5; 1: 0.5 + 0 + 0; 2: 1 + 0 + 0.5 -> 3.5 / 9.
     assert auroc(SCORES, LABELS) == pytest.approx(3.5 / 9)
-    # AP, impossible positive, scores high to low: 0.9 (imp) 0.8 (pos) 0.7 (imp) 0.1 (pos)
-    #   threshold 0.9: P = 1, R = 1/2;  0.8: P = 1/2, R = 1/2;  0.7: P = 2/3, R = 1
-    #   AP = 1/2 * 1 + 1/2 * 2/3 = 5/6.
-    assert auprc([0.9, 0.8, 0.7, 0.1], [0, 1, 0, 1]) == pytest.approx(5 / 6)
+
+
+def test_auprc_is_the_official_possible_positive_trapezoid_by_hand():
+    # 4 possible [0.1, 0.3, 0.5, 0.8] and 4 impossible [0.2, 0.6, 0.7, 0.9] surprise scores.
+    # Official: possible positive, score -surprise, so the ranking runs from the LEAST surprising:
+    #   0.1 P, 0.2 I, 0.3 P, 0.5 P, 0.6 I, 0.7 I, 0.8 P, 0.9 I
+    # curve points (recall, precision) after each video, plus the start (0, 1):
+    #   (0, 1) (1/4, 1) (1/4, 1/2) (2/4, 2/3) (3/4, 3/4) (3/4, 3/5) (3/4, 1/2) (1, 4/7) (1, 1/2)
+    # trapezoids (dR * mean P): 1/4 * (1 + 1)/2 = 1/4;  0;  1/4 * (1/2 + 2/3)/2 = 7/48;
+    #   1/4 * (2/3 + 3/4)/2 = 17/96;  0;  0;  1/4 * (1/2 + 4/7)/2 = 15/112;  0
+    #   AUPRC = 1/4 + 7/48 + 17/96 + 15/112 = 0.70796...
+    scores = [0.1, 0.3, 0.5, 0.8, 0.2, 0.6, 0.7, 0.9]
+    labels = [1, 1, 1, 1, 0, 0, 0, 0]
+    expected = 1 / 4 + 7 / 48 + 17 / 96 + 15 / 112
+    assert auprc(scores, labels) == pytest.approx(expected)
+    assert official_auprc(scores, labels) == pytest.approx(expected)  # the hand computation is sklearn's too
+    # The old pjbench number, average precision with IMPOSSIBLE positive (most surprising first):
+    #   0.9 I (P 1, R 1/4), 0.8 P, 0.7 I (P 2/3, R 2/4), 0.6 I (P 3/4, R 3/4), 0.5 P, 0.3 P, 0.2 I (P 4/7, R 1)
+    #   AP = 1/4 * (1 + 2/3 + 3/4 + 4/7) = 0.7470...: a different number, under its own name.
+    assert ap_impossible(scores, labels) == pytest.approx((1 + 2 / 3 + 3 / 4 + 4 / 7) / 4)
+    assert auprc(scores, labels) != pytest.approx(ap_impossible(scores, labels))
+
+
+def test_auprc_ties_enter_together():
+    # possible [1, 2], impossible [2, 3]: the tied pair at 2 enters in one step.
+    #   points (0, 1) (1/2, 1) (1, 2/3) (1, 1/2): 1/2 * 1 + 1/2 * (1 + 2/3)/2 = 1/2 + 5/12 = 11/12
+    assert auprc([1.0, 2.0, 2.0, 3.0], [1, 1, 0, 0]) == pytest.approx(11 / 12)
+    # A first step of impossible videos only drops to (0, 0) with zero width, then starts from precision 0:
+    # impossible 0 first, then possible 1: (0, 1) (0, 0) (1, 1/2) -> 1 * (0 + 1/2)/2 = 1/4
+    assert auprc([0.0, 1.0], [0, 1]) == pytest.approx(1 / 4)
 
 
 def test_auroc_auprc_one_class_is_none():
     assert auroc([1.0, 2.0], [1, 1]) is None
     assert auprc([1.0, 2.0], [0, 0]) is None
-    assert auroc([], []) is None
+    assert ap_impossible([1.0, 2.0], [1, 1]) is None
+    assert auroc([], []) is None and auprc([], []) is None
 
 
 @pytest.mark.parametrize("ties", [False, True])
-def test_auroc_auprc_match_sklearn(ties):
+def test_auroc_auprc_match_the_official_sklearn_calls(ties):
     rng = np.random.default_rng(1 + ties)
     for _ in range(50):
         n = int(rng.integers(2, 80))
@@ -109,8 +151,10 @@ def test_auroc_auprc_match_sklearn(ties):
         labels = rng.integers(0, 2, n)
         if len(set(labels.tolist())) < 2:
             continue
+        assert auroc(scores, labels) == pytest.approx(official_auroc(scores, labels), abs=1e-12)
         assert auroc(scores, labels) == pytest.approx(roc_auc_score(labels == 0, scores), abs=1e-12)
-        assert auprc(scores, labels) == pytest.approx(average_precision_score(labels == 0, scores), abs=1e-12)
+        assert auprc(scores, labels) == pytest.approx(official_auprc(scores, labels), abs=1e-12)
+        assert ap_impossible(scores, labels) == pytest.approx(average_precision_score(labels == 0, scores), abs=1e-12)
 
 
 def test_weighted_versions_equal_sklearn_on_resamples():
@@ -120,14 +164,16 @@ def test_weighted_versions_equal_sklearn_on_resamples():
     labels = rng.integers(0, 2, 40)
     weights = rng.integers(0, 3, (20, 40)).astype(float)
     roc = auroc_weighted(scores, labels, weights)
-    ap = auprc_weighted(scores, labels, weights)
+    pr = auprc_weighted(scores, labels, weights)
+    ap = ap_impossible_weighted(scores, labels, weights)
     for b in range(20):
         idx = np.repeat(np.arange(40), weights[b].astype(int))
         y = labels[idx] == 0
         if y.all() or not y.any():
-            assert np.isnan(roc[b]) and np.isnan(ap[b])
+            assert np.isnan(roc[b]) and np.isnan(pr[b]) and np.isnan(ap[b])
             continue
         assert roc[b] == pytest.approx(roc_auc_score(y, scores[idx]), abs=1e-12)
+        assert pr[b] == pytest.approx(official_auprc(scores[idx], labels[idx]), abs=1e-12)
         assert ap[b] == pytest.approx(average_precision_score(y, scores[idx]), abs=1e-12)
 
 
@@ -143,14 +189,37 @@ def test_weighted_quantile_matches_numpy():
                 assert out[b] == pytest.approx(np.quantile(expanded, q))
 
 
-def test_abs_accuracy_and_threshold_by_hand():
-    # threshold 1.0: predicted impossible = score > 1.0 -> [no, yes, no, yes]; truth impossible =
-    # [no, no, yes, yes] -> right, wrong, wrong, right = 0.5. A score equal to the threshold is possible.
-    assert abs_accuracy([0.5, 1.5, 1.0, 2.0], [1, 1, 0, 0], threshold=1.0) == 0.5
-    # 90th percentile of possible scores 1..10 (linear): position 0.9 * 9 = 8.1 -> 9 + 0.1 * (10 - 9).
-    scores = np.r_[np.arange(1.0, 11.0), [100.0]]
-    labels = np.r_[np.ones(10, int), [0]]
-    assert threshold_from_possible(scores, labels) == pytest.approx(9.1)
+def test_weighted_threshold_indexes_the_resampled_possible_scores():
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=15)
+    weights = rng.integers(0, 3, (30, 15)).astype(float)
+    out = weighted_threshold(values, weights)
+    for b in range(30):
+        expanded = np.sort(np.repeat(values, weights[b].astype(int)))
+        m = expanded.size
+        if m == 0:
+            assert np.isnan(out[b])
+            continue
+        assert out[b] == expanded[min(int(np.ceil(0.9 * m)), m - 1)]
+
+
+def test_abs_accuracy_threshold_is_the_official_index_and_a_tie_is_wrong():
+    # Possible scores 1..20 (n = 20): index ceil(0.9 * 20) = 18 of the sorted list -> 19.0 (np.quantile
+    # would interpolate to 18.1). Impossible scores [19, 25].
+    possible = np.arange(1.0, 21.0)
+    scores = np.r_[possible, [19.0, 25.0]]
+    labels = np.r_[np.ones(20, int), [0, 0]]
+    assert threshold_from_possible(scores, labels) == 19.0
+    assert quantile_threshold(scores, labels) == pytest.approx(18.1)
+    # At 19: possible right iff < 19 -> 18 of 20 (19 and 20 wrong; 19 is AT the threshold);
+    # impossible right iff > 19 -> 25 right, 19 (tie) wrong. 19 / 22.
+    assert abs_accuracy(scores, labels, 19.0) == pytest.approx(19 / 22)
+    # The rule by hand on 4 videos: possible 0.5 (< 1: right), possible 1.0 (tie: wrong),
+    # impossible 1.0 (tie: wrong), impossible 2.0 (> 1: right) = 0.5.
+    assert abs_accuracy([0.5, 1.0, 1.0, 2.0], [1, 1, 0, 0], threshold=1.0) == 0.5
+    # n = 11: ceil(9.9) = 10 -> the largest; n < 10 (official: IndexError) clamps to the largest too.
+    assert threshold_from_possible(np.arange(11.0), np.ones(11, int)) == 10.0
+    assert threshold_from_possible([3.0, 1.0, 2.0, 9.0], [1, 1, 1, 0]) == 3.0
     with pytest.raises(ValueError):
         threshold_from_possible([1.0], [0])
 
@@ -207,8 +276,10 @@ def test_compute_metrics_headline_rows():
     assert roc.value == pytest.approx(roc_auc_score([0, 1, 0, 1, 0, 1], [1.0, 3.0, 2.0, 1.0, 0.0, 5.0]))
     assert (roc.n, roc.n_clusters, roc.unit, roc.chance) == (6, 2, "videos", 0.5)
     ap = rows["auprc@max[all]"]
-    assert ap.value == pytest.approx(average_precision_score([0, 1, 0, 1, 0, 1], [1.0, 3.0, 2.0, 1.0, 0.0, 5.0]))
-    assert ap.chance == pytest.approx(0.5)  # share of impossible videos
+    assert ap.value == pytest.approx(official_auprc([1.0, 3.0, 2.0, 1.0, 0.0, 5.0], [1, 0, 1, 0, 1, 0]))
+    assert ap.chance == pytest.approx(0.5)  # ~ share of possible videos, the official positive class
+    old = rows["ap_impossible@max[all]"]
+    assert old.value == pytest.approx(average_precision_score([0, 1, 0, 1, 0, 1], [1.0, 3.0, 2.0, 1.0, 0.0, 5.0]))
     for r in rows.values():
         if r.value is not None and r.ci_low is not None:
             assert r.ci_low - 1e-12 <= r.value <= r.ci_high + 1e-12, r.key()
@@ -216,15 +287,20 @@ def test_compute_metrics_headline_rows():
 
 def test_compute_metrics_thresholds():
     records = small_records()
-    # In-sample threshold on max: possible max scores [1, 2, 0] -> 90th pct = 1.8.
-    #   predicted impossible (> 1.8): a 1 no, b 3 yes, c 2 yes, d 1 no, e 0 no, f 5 yes
-    #   truth impossible:              no      yes      no      yes     no      yes  -> 4/6 right.
+    # In-sample threshold on max: possible max scores sorted [0, 1, 2], n = 3 < 10: the index ceil(2.7) = 3
+    # is clamped to 2 -> 2.0 (np.quantile would give 1.8).
+    #   right:  a (possible 1 < 2) yes, b (impossible 3 > 2) yes, c (possible 2 = 2: tie) NO,
+    #           d (impossible 1) no, e (possible 0) yes, f (impossible 5) yes -> 4/6.
     rows = by_key(compute_metrics(records, n_boot=100))
     assert rows["abs_accuracy@max[all]"].value == pytest.approx(4 / 6)
-    assert thresholds_from_records(records)["max"] == pytest.approx(1.8)
+    assert thresholds_from_records(records)["max"] == 2.0
+    # avg: possible [0.1, 0.1, 0.0] -> threshold 0.1; a and c tie with it (wrong), b d f > 0.1, e < 0.1 -> 4/6.
+    assert rows["abs_accuracy@avg[all]"].value == pytest.approx(4 / 6)
     # A dev threshold: a float is the max threshold; a mapping sets each aggregation.
-    rows = by_key(compute_metrics(records, n_boot=100, threshold=0.5))
-    assert rows["abs_accuracy@max[all]"].value == pytest.approx(4 / 6)  # > 0.5: a, b, c, d, f
+    rows = by_key(compute_metrics(records, n_boot=100, threshold=1.0))
+    # at 1.0: a (possible 1.0, tie) wrong, b right, c (possible 2) wrong, d (impossible 1.0, tie) wrong,
+    # e right, f right -> 3/6: a tie is wrong for both labels.
+    assert rows["abs_accuracy@max[all]"].value == pytest.approx(3 / 6)
     assert "abs_accuracy@avg[all]" not in rows  # no avg threshold given: no mixed provenance
     rows = by_key(compute_metrics(records, n_boot=100, threshold={"max": 10.0, "avg": 0.15}))
     assert rows["abs_accuracy@max[all]"].value == pytest.approx(0.5)  # all predicted possible
@@ -239,7 +315,7 @@ def test_compute_metrics_breakdowns():
     assert rows["pairwise_accuracy@max[Camera=Moving]"].n_clusters == 1
     assert rows["pairwise_accuracy@max[visibility=occluded]"].value == 0.0
     assert "auroc@avg[Difficulty=Easy]" in rows
-    assert not any(k.startswith(("auprc", "abs_accuracy")) and not k.endswith("[all]") for k in rows)
+    assert not any(k.startswith(("auprc", "ap_impossible", "abs_accuracy")) and not k.endswith("[all]") for k in rows)
 
 
 def test_compute_metrics_deterministic_and_order_free():
