@@ -695,7 +695,8 @@ def _task_options(task: str, videos_root) -> dict:
 @click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The task's release folder (answers are matched to its items; videos are not needed).")
 @click.option("--predictions", "-p", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="JSONL or CSV, one line per item: id + answer (letter, option number, candidate text or free text).")
+              help="JSONL or CSV, one line per item: id + answer (a letter or free text; with --parser lenient also "
+                   "a candidate text or, on CausalVQA, an option number).")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory to write.")
 @click.option("--split", default=None, help=f"Split the answers are for. {_split_help('probe')}.")
 @click.option("--model-name", default=None, help="Name shown in reports. Default: the predictions file's stem.")
@@ -710,9 +711,14 @@ def _task_options(task: str, videos_root) -> dict:
                    "(missing answers would count as wrong).")
 @click.option("--allow-missing", is_flag=True,
               help="Score even below --min-coverage: missing answers count as wrong (recorded in results.json).")
+@click.option("--parser", type=click.Choice(["official", "lenient", "strict"]), default="official", show_default=True,
+              help="How answers are read: official = exactly the benchmark's official scorer (a letter or free "
+                   "text; candidate texts and option numbers are wrong); lenient = also candidate texts and "
+                   "option numbers (pjbench's earlier rule); strict = a lone letter or the prompt's answer format "
+                   "only. Recorded in results.json; runs with different parsers are not ranked together.")
 @_user_errors
 def score_cmd(task, data_root, predictions, out, split, model_name, videos_root, n_boot, seed, overwrite,
-              min_coverage, allow_missing):
+              min_coverage, allow_missing, parser):
     """Score an answer file from any model (e.g. a video-language model) with the task's metrics and CIs."""
     from pjbench.benchmarks.api import score
 
@@ -720,7 +726,7 @@ def score_cmd(task, data_root, predictions, out, split, model_name, videos_root,
         raise PjbenchError(f"--data-root {data_root}: no such directory")
     results, path = score(task, data_root, predictions, out, split=split, n_boot=n_boot, seed=seed,
                           model_name=model_name, task_options=_task_options(task, videos_root), overwrite=overwrite,
-                          min_coverage=min_coverage, allow_missing=allow_missing)
+                          min_coverage=min_coverage, allow_missing=allow_missing, parser=parser)
     _echo_qa_headline(results)
     answers = results.task.get("answers") or {}
     if answers:
@@ -729,6 +735,13 @@ def score_cmd(task, data_root, predictions, out, split, model_name, videos_root,
             examples = answers.get(f"{key}_examples") or []
             if examples:
                 click.echo(f"  {key} (first {len(examples)}): {', '.join(map(str, examples))}", err=True)
+        # lenient reads what the official scorers count wrong (candidate texts, option numbers): say so
+        n = (answers.get("parser_disagreements") or {}).get("lenient", 0)
+        if n:
+            examples = (answers.get("parser_disagreement_examples") or {}).get("lenient") or []
+            click.echo(f"Warning: {n} of {answers.get('answered')} answers are read differently by --parser lenient "
+                       f"(e.g. {', '.join(map(str, examples[:3]))}): candidate texts or option numbers, which the "
+                       f"official scorer counts wrong? This run used --parser {parser}", err=True)
     click.echo(f"results: {path}")
     for key, rel in results.files.items():
         click.echo(f"{key}: {Path(out) / rel}")

@@ -1,4 +1,4 @@
-"""Paired multiple-choice metrics and answer parsers, shared by MVPBench and CausalVQA.
+"""Paired multiple-choice metrics, shared by MVPBench and CausalVQA.
 
 Both benchmarks ask questions in *pairs*: MVPBench shows two minimally different videos with the same
 question and opposite answers; CausalVQA asks one question twice with reordered options. A pair counts
@@ -11,14 +11,12 @@ and ``strata``) and return :class:`~pjbench.benchmarks.results.MetricValue` rows
 bootstrap interval (:func:`pjbench.benchmarks.bootstrap.cluster_bootstrap_ci_weighted`). Point estimates
 and intervals share one code path: the point estimate is the all-ones weight row.
 
-Answer parsers turn a model's free-text answer into a candidate index as the official scorers do:
-:func:`parse_mvp_letter` (MVPBench ``extract_pred``) and :func:`parse_last_letter` (CausalVQA
-``mcq_acc``).
+Answer parsers are task-specific and live with their task (:mod:`pjbench.mvpbench.parsers`,
+:mod:`pjbench.causalvqa.parsers`); the scorer reaches them through the task registry.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Callable, NamedTuple, Sequence
 
@@ -36,8 +34,6 @@ __all__ = [
     "macro_accuracy",
     "pair_accuracy",
     "pair_correct",
-    "parse_last_letter",
-    "parse_mvp_letter",
     "qa_metrics",
     "single_accuracy",
 ]
@@ -318,67 +314,3 @@ def qa_metrics(
             rows.append(single_accuracy(sub_c, sub_cl, chance=single_chance, name=single_name, subset=subset,
                                         **common))
     return [r for r in rows if r is not None]
-
-
-# --------------------------------------------------------------------------------------------------
-# Free-text answer parsers
-# --------------------------------------------------------------------------------------------------
-
-# MVPBench ``tasks/mvp/utils.py::extract_pred``. Every part but the letter is optional and nothing
-# anchors the letter on the left, so the pattern finds any "a"/"b" that ends a word ("a", "(B)", but
-# also the last letter of "banana"); the official scorer uses the SECOND match when there are several
-# (typically "Answer: B" after an echoed "A"...). Copied in behaviour, quirks included, so that our
-# numbers are the leaderboard's.
-_MVP_RE = re.compile(r"(Answer|Assistant)?:?\s*([AB])\b", re.IGNORECASE)
-
-
-def parse_mvp_letter(text: str) -> int | None:
-    """Candidate index (0 = A, 1 = B) of an MVPBench free-text answer, or ``None`` (counted wrong).
-
-    The official rule: lower-case the answer, find all matches of ``(Answer|Assistant)?:?\\s*([AB])\\b``
-    (case-insensitive); use the second match if there is more than one, else the first; else a bare
-    one-letter answer ``a``/``b``; else no answer.
-    """
-    out = str(text).lower()
-    matches = _MVP_RE.findall(out)
-    if matches:
-        letter = (matches[1] if len(matches) > 1 else matches[0])[1].lower()
-        return "ab".index(letter)
-    if len(out) == 1 and out in "ab":  # pragma: no cover - the regex already matches a lone letter
-        return "ab".index(out)
-    return None
-
-
-# CausalVQA ``tasks/utils.py::mcq_acc`` (from MVBench): punctuation handling, then the LAST standalone
-# letter A-E. Its first branch (``(?<=Your Answer Letter:)...`` with ``re.match``) can never match (a
-# look-behind at position 0), so only the fallback is reproduced.
-_PUNCT = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
-_COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
-_PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")  # sic: a look-ahead for the text "<=digit", i.e. any "." not before a digit
-_LETTER_RE = re.compile(r"\b([A-E])\b", re.IGNORECASE)
-
-
-def _strip_punctuation(text: str) -> str:
-    out = text
-    for p in _PUNCT:
-        if (p + " " in text or " " + p in text) or _COMMA_STRIP.search(text) is not None:
-            out = out.replace(p, "")
-        else:
-            out = out.replace(p, " ")
-    return _PERIOD_STRIP.sub("", out)
-
-
-def parse_last_letter(text: str, n_choices: int = 5) -> int | None:
-    """Candidate index (0 = A ... 4 = E) of a CausalVQA free-text answer, or ``None`` (counted wrong).
-
-    The official rule: newlines/tabs to spaces, punctuation removed or spaced as ``mcq_acc`` does, then
-    the last standalone letter A-E, case-insensitive (so the article "a" in "a ball" counts as A, as it
-    does on the leaderboard). A letter beyond ``n_choices`` options is returned as ``None``.
-    """
-    s = str(text).replace("\n", " ").replace("\t", " ").strip()
-    s = _strip_punctuation(s).strip("'").strip('"').strip(")").strip("(").strip().lower()
-    found = _LETTER_RE.findall(s)
-    if not found:
-        return None
-    idx = "abcde".index(found[-1].lower())
-    return idx if idx < n_choices else None

@@ -40,7 +40,15 @@ from pjbench.benchmarks.bootstrap import macro_mean_statistic
 from pjbench.benchmarks.paired import complete_pair_records, item_correct, metric_row, pair_correct, weighted_mean_statistic
 from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
 from pjbench.benchmarks.runlock import holding_out_lock
-from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, write_jsonl, write_results
+from pjbench.benchmarks.results import (
+    ITEMS_FILE,
+    ItemRecord,
+    MetricValue,
+    RunResults,
+    task_conventions,
+    write_jsonl,
+    write_results,
+)
 from pjbench.benchmarks.rundir import OVERWRITE_MODES, check_device, default_workers, prepare_out
 from pjbench.benchmarks.tasks import TASKS, QAItem, check_model_readouts
 from pjbench.encoders.registry import MODELS
@@ -420,5 +428,6 @@ def evaluate_probe(
                "cache": {"enabled": bool(use_cache), "root": str(cache.root) if use_cache else None,
                          "store": store.key}},
         protocol=protocol, metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
+        conventions=task_conventions(task_obj, parser=None),
     )
     return results, write_results(out, results)

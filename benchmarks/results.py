@@ -110,6 +110,10 @@ class RunResults:
                 (:func:`pjbench.benchmarks.provenance.data_source`)
     digests:    ``{"items": "sha256:..."}`` of the items file, set by :func:`write_results`; readers recompute
                 the headline from it (:mod:`pjbench.benchmarks.integrity`)
+    conventions: the metric conventions the numbers follow (``{rule: description}``, from the task's
+                ``conventions()``; e.g. ``auprc``, ``abs_accuracy_threshold``, ``ties``, ``pairing``,
+                ``parser``), so a results file names the rules it was computed with; ``{}`` in files
+                written before it existed
     """
 
     task: dict[str, Any]
@@ -121,6 +125,7 @@ class RunResults:
     schema_version: str = SCHEMA_VERSION
     data: dict[str, Any] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
+    conventions: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +146,7 @@ class RunResults:
             schema_version=version,
             data=d.get("data") or {},
             digests=d.get("digests") or {},
+            conventions=d.get("conventions") or {},
         )
 
     def metric(self, name: str, aggregation: str | None = None, subset: str = "all") -> MetricValue | None:
@@ -148,6 +154,13 @@ class RunResults:
             if m.name == name and m.subset == subset and (aggregation is None or m.aggregation == aggregation):
                 return m
         return None
+
+
+def task_conventions(task: Any, **kwargs: Any) -> dict[str, Any]:
+    """The ``conventions`` block of a run of ``task``: its ``conventions(**kwargs)`` (each task names the
+    rules of its own metrics), or ``{}`` for a task that has none."""
+    fn = getattr(task, "conventions", None)
+    return dict(fn(**kwargs)) if callable(fn) else {}
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -37,6 +37,7 @@ from pjbench.benchmarks.results import (
     atomic_write_text,
     dumps,
     read_jsonl,
+    task_conventions,
     write_jsonl,
     write_results,
 )
@@ -612,6 +613,7 @@ def _finish(plan: _Plan, out: Path, store: CacheStore, surprise: dict[str, dict[
                "cache": {"enabled": plan.cache, "root": str(FeatureCache(plan.cache_dir).root) if plan.cache else None,
                          "store": store.key}},
         protocol=protocol, metrics=metrics, provenance=prov, files=files, data=data_source(plan.data_root),
+        conventions=task_conventions(task_obj, zero_pad=proto.zero_pad, debug_pairing=proto.debug_pairing),
     )
     return results, write_results(out, results)
 

@@ -2,8 +2,12 @@
 
 A video-language model run elsewhere (lmms-eval, an API) leaves one answer per item. :func:`score`
 reads that file, parses every answer with the task's own :meth:`~pjbench.benchmarks.tasks.QATask.parse_answer`
-(the official scorers' rules), and writes ``results.json`` + ``items.jsonl`` exactly like a probe run,
-so reports can show answer-file models next to frozen-encoder probes.
+under a named parser (``official``, the default, does exactly what the benchmark's official scorer does;
+``lenient`` and ``strict`` are pjbench's, see :mod:`pjbench.mvpbench.parsers` and
+:mod:`pjbench.causalvqa.parsers`), and writes ``results.json`` + ``items.jsonl`` exactly like a probe run,
+so reports can show answer-file models next to frozen-encoder probes. The parser's name goes into
+``protocol.parser`` and ``conventions.parser``, and the items another parser would read differently are
+counted (``task.answers.parser_disagreements``).
 
 Accepted prediction files (one answer per line; ``.jsonl``/``.json`` are JSON lines, ``.csv`` is CSV
 with a header; other extensions are sniffed):
@@ -14,7 +18,9 @@ with a header; other extensions are sniffed):
   its ``task`` column disambiguates a ``video_id`` found in two configs), CausalVQA ``<qid>/1`` and
   ``<qid>/2``;
 - CausalVQA also: ``qid`` with ``answer1`` and/or ``answer2`` (the answer file pjbench writes);
-- the answer may be a letter, an option number (CausalVQA), the candidate text, or free text.
+- the answer is read by the chosen parser: under ``official`` a letter or free text (as the official
+  scorers read model output: candidate texts and option numbers are wrong); ``lenient`` also reads the
+  candidate text and, on CausalVQA, an option number (the form of pjbench's own CausalVQA answer files).
 
 Counting: an item without a line is *missing*, an answer the parser cannot read is *unparseable*;
 both count as wrong (the official scorers do the same). Ids that are not items of the split are
@@ -36,7 +42,15 @@ from typing import Any, Iterator
 from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
 from pjbench.benchmarks.runlock import holding_out_lock
-from pjbench.benchmarks.results import ITEMS_FILE, RESULTS_FILE, ItemRecord, RunResults, write_jsonl, write_results
+from pjbench.benchmarks.results import (
+    ITEMS_FILE,
+    RESULTS_FILE,
+    ItemRecord,
+    RunResults,
+    task_conventions,
+    write_jsonl,
+    write_results,
+)
 from pjbench.benchmarks.tasks import TASKS, QAItem, QATask
 
 __all__ = ["ANSWER_KEYS", "ID_KEYS", "AnswerLine", "match_answers", "read_predictions", "score"]
@@ -120,19 +134,32 @@ def read_predictions(path: str | os.PathLike) -> list[AnswerLine]:
     return out
 
 
+def _parsers(task: QATask) -> tuple[str, ...]:
+    return tuple(getattr(task, "parsers", ("official",)))
+
+
+def _parse(task: QATask, answer: Any, item: QAItem, parser: str) -> int | None:
+    if not hasattr(task, "parsers"):  # a third-party task with one parser
+        return task.parse_answer(answer, item)
+    return task.parse_answer(answer, item, parser=parser)
+
+
 def match_answers(
-    task: QATask, items: list[QAItem], lines: list[AnswerLine]
+    task: QATask, items: list[QAItem], lines: list[AnswerLine], parser: str = "official"
 ) -> tuple[dict[str, int | None], dict[str, Any]]:
-    """``({item name: candidate index or None}, counts)`` for the items that have a line.
+    """``({item name: candidate index or None}, counts)`` for the items that have a line, read by ``parser``.
 
     ``counts``: ``lines``, ``items``, ``answered``, ``missing``, ``unparseable``, ``unknown_ids``,
-    ``duplicates`` and samples of the ids behind each (``*_examples``).
+    ``duplicates`` and samples of the ids behind each (``*_examples``); ``parser_disagreements``:
+    ``{other parser: items it reads differently}`` with examples (``parser_disagreement_examples``), so a
+    file of candidate texts or option numbers scored by the official parser says why it scores low.
     """
     by_name = {it.name: it for it in items}
     picked: dict[str, int | None] = {}
     unknown: list[str] = []
     duplicates: list[str] = []
     unparseable: list[str] = []
+    disagree: dict[str, list[str]] = {}
     for ln in lines:
         name = ln.id if ln.id in by_name else (f"{ln.task}/{ln.id}" if ln.task else None)
         if name not in by_name:
@@ -141,16 +168,22 @@ def match_answers(
         if name in picked:
             duplicates.append(name)
             continue
-        idx = task.parse_answer(ln.answer, by_name[name])
+        idx = _parse(task, ln.answer, by_name[name], parser)
         picked[name] = idx
         if idx is None:
             unparseable.append(name)
+        for other in _parsers(task):
+            if other != parser and _parse(task, ln.answer, by_name[name], other) != idx:
+                disagree.setdefault(other, []).append(name)
     missing = [it.name for it in items if it.name not in picked]
     counts = {
         "lines": len(lines), "items": len(items), "answered": len(picked), "missing": len(missing),
         "unparseable": len(unparseable), "unknown_ids": len(unknown), "duplicates": len(duplicates),
         "missing_examples": missing[:_SAMPLE], "unparseable_examples": unparseable[:_SAMPLE],
         "unknown_id_examples": unknown[:_SAMPLE], "duplicate_examples": duplicates[:_SAMPLE],
+        "parser": parser,
+        "parser_disagreements": {p: len(disagree.get(p, [])) for p in _parsers(task) if p != parser},
+        "parser_disagreement_examples": {p: names[:_SAMPLE] for p, names in disagree.items()},
     }
     return picked, counts
 
@@ -187,6 +220,7 @@ def score(
     overwrite: bool | str = False,
     min_coverage: float = 95.0,
     allow_missing: bool = False,
+    parser: str | None = None,
 ) -> tuple[RunResults, Path]:
     """Score an answer file on ``task``/``split`` and write a run directory; returns ``(results, path)``.
 
@@ -203,6 +237,8 @@ def score(
             (``False``, ``"only-missing"``, ``"never"``: an answer file has nothing to resume) refuse.
         min_coverage: percent of the split's items that must have an answer line; below it
             :class:`PjbenchError` (listing missing ids) unless ``allow_missing``.
+        parser: the task's answer parser (``official`` by default: the official scorer's rule; ``lenient``,
+            ``strict``); its name is recorded in ``protocol.parser`` and ``conventions.parser``.
 
     Every item of the split gets a record: missing and unparseable answers have ``prediction=None`` and
     count as wrong. The counts go to ``results.task["answers"]`` and the protocol names the parser.
@@ -213,6 +249,9 @@ def score(
         raise PjbenchError(f"task {task} is not a multiple-choice task; answer files can be scored on "
                            f"{', '.join(n for n in TASKS.names() if TASKS.get(n).info.get('readout') == 'probe')}")
     split = split or task_obj.default_split
+    parser = parser or getattr(task_obj, "default_parser", "official")
+    if parser not in _parsers(task_obj):
+        raise PjbenchError(f"--parser {parser}: task {task} has the parsers {', '.join(_parsers(task_obj))}")
     predictions = Path(predictions)
     out = Path(out)
     replace = overwrite is True or overwrite == "always"  # the evaluator's modes; only-missing: nothing to resume
@@ -222,7 +261,7 @@ def score(
     if not items:
         raise PjbenchError(f"{task}/{split} under {data_root} has no items to score")
     lines = read_predictions(predictions)
-    picked, counts = match_answers(task_obj, items, lines)
+    picked, counts = match_answers(task_obj, items, lines, parser)
     if counts["answered"] == 0:
         raise PjbenchError(
             f"{predictions}: none of its {counts['lines']} answer(s) matches an item of {task}/{split} "
@@ -270,10 +309,11 @@ def score(
               "answers": counts, **({"submission": submission} if submission else {}),
               "n_computed": len(records), "n_from_cache": 0, "n_from_previous_run": 0},
         model=_answer_model(model_name or predictions.stem, predictions),
-        protocol={"readout": "answers", "parser": f"{type(task_obj).__name__}.parse_answer",
+        protocol={"readout": "answers", "parser": parser,
                   "headline": getattr(task_obj, "headline", None), "missing_answers": "wrong",
                   "unparseable_answers": "wrong", "min_coverage_percent": min_coverage,
                   "allow_missing": bool(allow_missing), "n_boot": n_boot, "ci_level": 0.95},
         metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
+        conventions=task_conventions(task_obj, parser=parser),
     )
     return results, write_results(out, results)

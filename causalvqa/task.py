@@ -14,10 +14,11 @@ from typing import Any, Sequence
 
 from pjbench.benchmarks.conditions import ModelProtocol, validate_videos
 from pjbench.benchmarks.errors import DataError, PjbenchError
-from pjbench.benchmarks.paired import parse_last_letter, qa_metrics
+from pjbench.benchmarks.paired import qa_metrics
 from pjbench.benchmarks.results import ItemRecord, MetricValue
 from pjbench.benchmarks.tasks import QAItem, ValidationReport
 from pjbench.causalvqa import loader
+from pjbench.causalvqa import parsers as answer_parsers
 from pjbench.causalvqa.submission import write_submission
 from pjbench.causalvqa.spec import CAUSALVQA
 
@@ -67,24 +68,29 @@ class CausalVQATask:
         return ("debug",) if loader.canonical_split(split) == "test" else ()
 
     # ----------------------------------------------------------------------------------------------
-    def parse_answer(self, answer: Any, item: QAItem) -> int | None:
-        """Candidate index of an answer, tried in order: an option number (``3`` or ``"3"``, what
-        ``correct1``/``correct2`` and answer files use), a lone letter A-E (position in the list), the
-        exact option text (case-insensitive), else the official free-text rule: the last standalone
-        letter A-E (:func:`pjbench.benchmarks.paired.parse_last_letter`). ``None`` = unparseable."""
-        if answer is None or isinstance(answer, bool):
-            return None
-        if isinstance(answer, float) and answer.is_integer():
-            answer = int(answer)
-        text = str(answer).strip()
-        if text in item.answer_keys:
-            return item.answer_keys.index(text)
-        if len(text) == 1 and text.upper() in loader.LETTERS[: len(item.candidates)]:
-            return loader.LETTERS.index(text.upper())
-        hits = [j for j, c in enumerate(item.candidates) if c.strip().casefold() == text.casefold()]
-        if len(hits) == 1:
-            return hits[0]
-        return parse_last_letter(text, n_choices=len(item.candidates))
+    parsers = tuple(answer_parsers.PARSERS)
+    default_parser = answer_parsers.DEFAULT_PARSER
+
+    def parse_answer(self, answer: Any, item: QAItem, parser: str = answer_parsers.DEFAULT_PARSER) -> int | None:
+        """Candidate index of an answer under ``parser`` (:mod:`pjbench.causalvqa.parsers`): ``official``
+        (default: exactly ``mcq_acc``, the last standalone letter A-E; option numbers are wrong),
+        ``lenient`` (option number, lone letter, option text, then the official rule) or ``strict`` (a lone
+        letter or ``Your Answer Letter: X END``). ``None`` = unparseable (counted wrong)."""
+        return answer_parsers.parse(answer, item, parser)
+
+    def conventions(self, parser: str | None = None) -> dict[str, str]:
+        """The rules behind this task's numbers, for the results' ``conventions`` block; ``parser`` is the
+        answer parser of an answer-file run (``None``: a probe run, which picks a candidate index itself)."""
+        return {
+            "source": "official: CausalVQA tasks/utils.py (mcq_acc, causalvqa_aggregate_results)",
+            "pairing": "pair = one qid asked twice (choices1, choices2); it counts iff both askings are right; "
+                       "complete pairs only",
+            "headline": "paired_accuracy[all] = macro mean over the type x difficulty strata present",
+            "gold": "letter of the option whose number equals correct1 / correct2 (prep_mllm_eval.py)",
+            "missing_answers": "wrong",
+            "parser": parser or "none (probe: the candidate with the highest score)",
+            **({"parser_rule": answer_parsers.PARSER_RULES[parser]} if parser else {}),
+        }
 
     def metrics(self, records: Sequence[ItemRecord], *, n_boot: int = 1000, seed: int = 0,
                 threshold: Any = None) -> list[MetricValue]:

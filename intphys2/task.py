@@ -20,6 +20,7 @@ from pjbench.benchmarks.errors import DataError, PjbenchError
 from pjbench.benchmarks.results import ItemRecord, MetricValue
 from pjbench.benchmarks.tasks import ValidationReport, VideoItem
 from pjbench.intphys2 import loader
+from pjbench.intphys2.conventions import conventions
 from pjbench.intphys2.metrics import compute_metrics, pairwise_accuracy, thresholds_from_records
 from pjbench.intphys2.submission import answers_from_scores, write_submission
 from pjbench.intphys2.spec import INTPHYS2
@@ -93,6 +94,11 @@ class IntPhys2Task:
         """
         return compute_metrics(complete_pairs_only(records), n_boot=n_boot, seed=seed, threshold=threshold,
                                breakdowns=self.breakdowns)
+
+    def conventions(self, *, zero_pad: bool = False, debug_pairing: str = "all") -> dict[str, str]:
+        """The metric conventions of :meth:`metrics` for the results' ``conventions`` block
+        (:func:`pjbench.intphys2.conventions.conventions`), under the run's padding and Debug pairing."""
+        return conventions(zero_pad=zero_pad, debug_pairing=debug_pairing)
 
     # ----------------------------------------------------------------------------------------------
     def invalid_items(self, items: Sequence[VideoItem]) -> dict[str, str]:

@@ -13,10 +13,11 @@ from typing import Any, Sequence
 
 from pjbench.benchmarks.conditions import ModelProtocol, validate_videos
 from pjbench.benchmarks.errors import PjbenchError
-from pjbench.benchmarks.paired import parse_mvp_letter, qa_metrics
+from pjbench.benchmarks.paired import qa_metrics
 from pjbench.benchmarks.results import ItemRecord, MetricValue
 from pjbench.benchmarks.tasks import QAItem, ValidationReport
 from pjbench.mvpbench import loader
+from pjbench.mvpbench import parsers as answer_parsers
 from pjbench.mvpbench.submission import write_submission
 from pjbench.mvpbench.spec import MVPBENCH
 
@@ -85,18 +86,28 @@ class MVPBenchTask:
         return ()
 
     # ----------------------------------------------------------------------------------------------
-    def parse_answer(self, answer: Any, item: QAItem) -> int | None:
-        """Candidate index of an answer: the exact candidate text (what submissions hold; then
-        case-insensitive), else the official free-text rule (:func:`pjbench.benchmarks.paired.parse_mvp_letter`:
-        a letter A/B, "Answer: B", ...). ``None`` (counted wrong) when nothing matches."""
-        if answer is None or isinstance(answer, bool):
-            return None
-        text = str(answer).strip()
-        for match in (lambda c: c == text, lambda c: c.strip().casefold() == text.casefold()):
-            hits = [j for j, c in enumerate(item.candidates) if match(c)]
-            if len(hits) == 1:
-                return hits[0]
-        return parse_mvp_letter(text)
+    parsers = tuple(answer_parsers.PARSERS)
+    default_parser = answer_parsers.DEFAULT_PARSER
+
+    def parse_answer(self, answer: Any, item: QAItem, parser: str = answer_parsers.DEFAULT_PARSER) -> int | None:
+        """Candidate index of an answer under ``parser`` (:mod:`pjbench.mvpbench.parsers`): ``official``
+        (default: exactly the official scorer's regex; a candidate text is not a letter), ``lenient`` (the
+        candidate text first, then the official rule) or ``strict`` (a lone letter or ``Answer: X``).
+        ``None`` (counted wrong) when nothing matches."""
+        return answer_parsers.parse(answer, item, parser)
+
+    def conventions(self, parser: str | None = None) -> dict[str, str]:
+        """The rules behind this task's numbers, for the results' ``conventions`` block; ``parser`` is the
+        answer parser of an answer-file run (``None``: a probe run, which picks a candidate index itself)."""
+        return {
+            "source": "official: minimal_video_pairs tasks/mvp/utils.py (mvp_process_results, compute_metrics)",
+            "pairing": "pair key = video_id without its last _<idx>; a pair counts iff both items are right; "
+                       "complete pairs only",
+            "headline": "pair_accuracy[all] = macro mean over the configs present (pooled rows: *_pooled)",
+            "missing_answers": "wrong",
+            "parser": parser or "none (probe: the candidate with the highest score)",
+            **({"parser_rule": answer_parsers.PARSER_RULES[parser]} if parser else {}),
+        }
 
     def metrics(self, records: Sequence[ItemRecord], *, n_boot: int = 1000, seed: int = 0,
                 threshold: Any = None) -> list[MetricValue]:

@@ -136,9 +136,13 @@ def test_parse_answer(release):
     task = CausalVQATask()
     by = {it.name: it for it in task.load(release, "debug")}
     it = by["q1/2"]  # answer_keys 5,4,3,2,1
-    assert task.parse_answer(2, it) == 3 and task.parse_answer("2", it) == 3 and task.parse_answer(2.0, it) == 3
+    lenient = dict(parser="lenient")
+    assert task.parse_answer(2, it, **lenient) == 3 and task.parse_answer("2", it, **lenient) == 3
+    assert task.parse_answer(2.0, it, **lenient) == 3
+    assert task.parse_answer(2, it) is None and task.parse_answer("2", it) is None  # official: not a letter
     assert task.parse_answer("b", it) == 1
-    assert task.parse_answer("pour 1.5 cups. then stop", it) == 3
+    assert task.parse_answer("pour 1.5 cups. then stop", it, **lenient) == 3  # the option's text
+    assert task.parse_answer("pour 1.5 cups. then stop", it) is None  # official: no lone letter in it
     assert task.parse_answer("I would say (C) because the pot is hot", it) == 2
     assert task.parse_answer("no letter here", it) is None and task.parse_answer(None, it) is None
     assert isinstance(task, QATask)
@@ -185,7 +189,7 @@ def test_test_split_answer_file_and_scoring(release, tmp_path):
     preds = tmp_path / "m.jsonl"
     preds.write_text(json.dumps({"qid": "q1", "answer1": 2, "answer2": "E"}) + "\n"
                      + json.dumps({"qid": "q2", "answer1": "1", "answer2": "The answer is A"}) + "\n")
-    results, _ = score("causalvqa", release, preds, tmp_path / "run", split="test", n_boot=10)
+    results, _ = score("causalvqa", release, preds, tmp_path / "run", split="test", n_boot=10, parser="lenient")
     assert results.metrics == [] and results.files["submission"] == "submission.jsonl"
     sub = [json.loads(x) for x in (tmp_path / "run" / "submission.jsonl").read_text().splitlines()]
     assert sub == [{"qid": "q1", "answer1": 2, "answer2": 1}, {"qid": "q2", "answer1": 1, "answer2": 3}]
@@ -194,7 +198,13 @@ def test_test_split_answer_file_and_scoring(release, tmp_path):
 def test_score_debug_per_asking_ids(release, tmp_path):
     preds = tmp_path / "m.csv"
     preds.write_text("id,answer\nq1/1,B\nq1/2,D\nq2/1,A\nq2/2,A\nq3/1,5\nq3/2,nonsense\n")
-    results, _ = score("causalvqa", release, preds, tmp_path / "run", n_boot=50)
+    # official: the option number 5 is not a letter (wrong), so 2 unparseable
+    official, _ = score("causalvqa", release, preds, tmp_path / "official", n_boot=50)
+    assert official.task["answers"]["unparseable"] == 2 and official.protocol["parser"] == "official"
+    assert official.task["answers"]["parser_disagreements"]["lenient"] == 1
+    assert official.metric("single_accuracy_pooled").value == pytest.approx(3 / 6)
+    assert official.conventions["parser"] == "official" and "mcq_acc" in official.conventions["parser_rule"]
+    results, _ = score("causalvqa", release, preds, tmp_path / "run", n_boot=50, parser="lenient")
     loaded = load_results(tmp_path / "run")
     assert results.task["answers"]["unparseable"] == 1
     # q1 right (B = number 2; D = number 2 in the reversed list); q2: A (number 1) right, A in the list

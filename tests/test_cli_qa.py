@@ -72,10 +72,17 @@ def test_score_a_causalvqa_answer_file_with_both_askings_per_line(qa_suites, tmp
     # first asking right (option number), second asking always option 1
     pd.DataFrame({"qid": df.qid, "answer1": df.correct1, "answer2": "1"}).to_csv(preds, index=False)
     out = tmp_path / "run"
-    res = CliRunner().invoke(main, ["score", "-t", "causalvqa", "--data-root", str(qa_suites / "causalvqa"), "-p",
-                                    str(preds), "--out", str(out), "--n-boot", "200"])
+    args = ["score", "-t", "causalvqa", "--data-root", str(qa_suites / "causalvqa"), "-p", str(preds), "--n-boot", "200"]
+    # official parser (default): option numbers are not letters, every answer is wrong -- and the CLI says why
+    res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "official")])
     assert res.exit_code == 0, res.output
+    assert "answers are read differently by --parser lenient" in res.output
+    assert load_results(tmp_path / "official").metric("single_accuracy_pooled").value == 0.0
+    res = CliRunner().invoke(main, [*args, "--out", str(out), "--parser", "lenient"])
+    assert res.exit_code == 0, res.output
+    assert "read differently" not in res.output
     results = load_results(out)
+    assert results.protocol["parser"] == "lenient"
     expected = (df.correct2 == "1").mean()  # a qid is right iff its second asking's answer is option 1
     assert results.metric("paired_accuracy_pooled").value == pytest.approx(expected)
     assert results.metric("single_accuracy_pooled").value == pytest.approx((1 + expected) / 2)

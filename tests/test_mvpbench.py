@@ -151,11 +151,17 @@ def test_parse_answer(release):
     task = MVPBenchTask()
     by = {it.name: it for it in task.load(release, "mini")}
     yn, cup = by["intphys_7_0"], by["star_12_0"]
-    assert task.parse_answer("No", yn) == 1 and task.parse_answer("yes", yn) == 0
-    assert task.parse_answer("The cup moves right", cup) == 1
+    assert task.parsers == ("official", "lenient", "strict") and task.default_parser == "official"
+    # official (default): the official scorer reads letters only; a candidate text is wrong
+    assert task.parse_answer("No", yn) is None and task.parse_answer("yes", yn) is None
+    assert task.parse_answer("The cup moves right", cup) is None
     assert task.parse_answer("B", cup) == 1 and task.parse_answer("Answer: A", cup) == 0
     assert task.parse_answer("cannot tell", cup) is None and task.parse_answer(None, cup) is None
     assert task.parse_answer("no idea", cup) == 0  # official quirk: the final 'a' of 'idea' reads as A
+    # lenient: the candidate text first (pjbench's earlier rule)
+    assert task.parse_answer("No", yn, parser="lenient") == 1 and task.parse_answer("yes", yn, parser="lenient") == 0
+    assert task.parse_answer("The cup moves right", cup, parser="lenient") == 1
+    assert task.parse_answer("Answer: B because", cup, parser="strict") is None
     assert isinstance(task, QATask)
 
 
@@ -210,7 +216,18 @@ def test_score_answer_file(release, tmp_path):
         {"id": "ghost_1_0", "answer": "A"},                    # unknown id
     ]                                                          # star_12_1 missing -> wrong
     preds.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    results, path = score("mvpbench", release, preds, tmp_path / "run", n_boot=100, allow_missing=True)
+    # official parser (default): the candidate texts "Yes" and "The cup moves right" are not letters: wrong
+    official, _ = score("mvpbench", release, preds, tmp_path / "official", n_boot=100, allow_missing=True)
+    answers = official.task["answers"]
+    assert (answers["answered"], answers["unparseable"]) == (5, 3)
+    assert answers["parser"] == "official" and answers["parser_disagreements"] == {"lenient": 2, "strict": 0}
+    assert sorted(answers["parser_disagreement_examples"]["lenient"]) == ["clevrer_3_0", "star_12_0"]
+    assert official.protocol["parser"] == "official" and official.conventions["parser"] == "official"
+    assert official.metric("pair_accuracy", subset=f"config={IP}").value == 0.5  # intphys_7 both letters: right
+    assert official.metric("single_accuracy_pooled").value == pytest.approx(2 / 6)
+    # lenient (pjbench's earlier rule) reads the candidate texts
+    results, path = score("mvpbench", release, preds, tmp_path / "run", n_boot=100, allow_missing=True,
+                          parser="lenient")
     assert path == tmp_path / "run" / "results.json"
     answers = results.task["answers"]
     assert (answers["lines"], answers["answered"], answers["missing"], answers["unparseable"],
@@ -218,6 +235,8 @@ def test_score_answer_file(release, tmp_path):
     assert answers["unknown_id_examples"] == ["ghost_1_0"] and answers["missing_examples"] == ["star_12_1"]
     loaded = load_results(tmp_path / "run")
     assert loaded.model["name"] == "gpt" and loaded.protocol["headline"] == "pair_accuracy"
+    assert loaded.protocol["parser"] == "lenient" and loaded.conventions["parser"] == "lenient"
+    assert "candidate text" in loaded.conventions["parser_rule"]
     assert loaded.metric("pair_accuracy", subset=f"config={IP}").value == 0.5
     assert loaded.metric("pair_accuracy", subset=f"config={TR}").value == 0.0
     assert loaded.metric("pair_accuracy").value == pytest.approx(0.25)
@@ -227,6 +246,8 @@ def test_score_answer_file(release, tmp_path):
     assert items["intphys_7_1"].prediction == 1 and items["intphys_7_1"].correct is True
     with pytest.raises(PjbenchError, match="already holds a run"):
         score("mvpbench", release, preds, tmp_path / "run")
+    with pytest.raises(PjbenchError, match="--parser fuzzy: task mvpbench has the parsers official, lenient, strict"):
+        score("mvpbench", release, preds, tmp_path / "r5", parser="fuzzy")
 
 
 def test_score_csv_and_refusals(release, tmp_path):

@@ -1,4 +1,4 @@
-"""Paired multiple-choice metrics and the official answer parsers, against hand-computed values."""
+"""Paired multiple-choice metrics against hand-computed values (the answer parsers: tests/test_parsers.py)."""
 
 import numpy as np
 import pytest
@@ -8,8 +8,6 @@ from pjbench.benchmarks.paired import (
     macro_accuracy,
     pair_accuracy,
     pair_correct,
-    parse_last_letter,
-    parse_mvp_letter,
     qa_metrics,
     single_accuracy,
 )
@@ -113,33 +111,6 @@ def test_bad_inputs_are_refused():
         macro_accuracy([1, 1], ["a", "a"], ["x", "y"], chance=0.25)
     assert pair_accuracy([], [], chance=0.25) is None
     assert pair_accuracy([1], ["lonely"], chance=0.25) is None
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("A", 0), ("b", 1), (" B ", 1),
-    ("The answer is B", 1),
-    ("Answer: A", 0),
-    ("(A) no (B) yes", 1),          # two matches: the SECOND one is used
-    ("A. first, B. second, A", 1),  # three matches: still the second
-    ("Assistant: B", 1),
-    ("banana", 0),                  # the official regex has no left anchor: the final 'a' of 'banana'
-    ("C", None), ("", None), ("I don't know", None),
-])
-def test_parse_mvp_letter_follows_the_official_regex(text, expected):
-    assert parse_mvp_letter(text) == expected
-
-
-@pytest.mark.parametrize("text, n, expected", [
-    ("B", 5, 1), ("(c)", 5, 2), ("Answer: E.", 5, 4),
-    ("I think B, no wait, D", 5, 3),      # the LAST standalone letter
-    ("It is a ball, so D", 5, 3),
-    ("So the ball is a", 5, 0),          # the article counts as A, as in the official scorer
-    ("option_B", 5, 1),                  # '_' is punctuation there: replaced by a space
-    ("Pour 1.5 cups", 5, None), ("none of these", 5, None), ("F", 5, None),
-    ("E", 4, None),
-])
-def test_parse_last_letter_follows_the_official_scorer(text, n, expected):
-    assert parse_last_letter(text, n_choices=n) == expected
 
 
 def _rec(name, pair, label, pred, config, cluster=None):
