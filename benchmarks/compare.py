@@ -304,7 +304,8 @@ def _get(d: Any, *path: str) -> Any:
 
 def protocol_signature(results: RunResults) -> dict[str, Any]:
     """The settings under which two runs' numbers are comparable at all: schema, protocol name
-    (``--protocol``), task, split, temporal sampling, window/stride/contexts, context-selection rule, dev split. Model-specific settings (its
+    (``--protocol``), task, split, temporal sampling, window/stride/contexts, context-selection rule, dev split, answer
+    parser (``score --parser``). Model-specific settings (its
     native resolution, patch, normalisation) are not in here; see :func:`protocol_differences`."""
     pre = _get(results.model, "preprocessing") or {}
     p = results.protocol or {}
@@ -321,6 +322,8 @@ def protocol_signature(results: RunResults) -> dict[str, Any]:
         "contexts": tuple(p["contexts"]) if isinstance(p.get("contexts"), list) else p.get("contexts"),
         "context rule": _get(p, "context_selection", "rule"),
         "dev split": _get(p, "context_selection", "dev_split") or results.task.get("dev_split"),
+        # answer files: how answers were read (official / lenient / strict; older runs name the method)
+        "answer parser": p.get("parser"),
     }
 
 

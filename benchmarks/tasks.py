@@ -141,8 +141,10 @@ class QATask(Task, Protocol):
     n_choices: int  # candidates per item (MVPBench 2, CausalVQA 5)
 
     def parse_answer(self, answer: Any, item: QAItem) -> int | None:
-        """Candidate index of a model's answer (a letter, option number, candidate text or free text, as the
-        official scorer reads it), or ``None`` when it cannot be parsed (counted wrong)."""
+        """Candidate index of a model's answer, or ``None`` when it cannot be parsed (counted wrong). The
+        built-in tasks also take ``parser=`` (one of their ``parsers``: ``official``, the default, reads the
+        answer exactly as the official scorer does; ``lenient``; ``strict``) and have ``conventions(parser)``
+        for the results' ``conventions`` block."""
         ...
 
     def write_submission(self, path: Path, records: Sequence["ItemRecord"], items: Sequence[QAItem]) -> Path | None:

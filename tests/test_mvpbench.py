@@ -237,6 +237,10 @@ def test_score_answer_file(release, tmp_path):
     assert loaded.model["name"] == "gpt" and loaded.protocol["headline"] == "pair_accuracy"
     assert loaded.protocol["parser"] == "lenient" and loaded.conventions["parser"] == "lenient"
     assert "candidate text" in loaded.conventions["parser_rule"]
+    # runs read by different parsers are not silently compared
+    from pjbench.benchmarks.compare import protocol_differences
+
+    assert "answer parser: official vs lenient" in protocol_differences(official, loaded)
     assert loaded.metric("pair_accuracy", subset=f"config={IP}").value == 0.5
     assert loaded.metric("pair_accuracy", subset=f"config={TR}").value == 0.0
     assert loaded.metric("pair_accuracy").value == pytest.approx(0.25)

@@ -82,6 +82,9 @@ class FakeColourQA:
     def parse_answer(self, answer, item):
         return item.candidates.index(answer) if answer in item.candidates else None
 
+    def conventions(self, parser=None):
+        return {"pairing": "both items right", "parser": parser or "none (probe)"}
+
     def write_submission(self, path, records, items):
         by_name = {it.name: it for it in items}
         write_jsonl(path, [{"row_id": r.name, "model_answer": by_name[r.name].answer_keys[r.prediction]} for r in records])
@@ -293,6 +296,8 @@ def test_results_files_recompute_and_protocol(probe_run):
     assert proto["features"]["bytes_per_video"] == 8 * 48 * 2 and proto["features"]["n_computed"] == 32
     assert proto["text_encoder"]["kind"] == "learned-hash"
     assert loaded.provenance["n_from_cache"] == 0 and not any(r.from_cache for r in items)
+    # the task's conventions, asked without a parser (the probe picks candidate indices itself)
+    assert loaded.conventions == {"pairing": "both items right", "parser": "none (probe)"}
 
 
 def test_rerun_reads_features_from_cache(probe_run, qa_root):
