@@ -78,7 +78,7 @@ SURPRISE_OPTIONS = ("context", "frame_step", "window", "stride", "contexts", "ma
                     "protocol", "batch_size", "require_shards")
 PROBE_OPTIONS = ("text_encoder", "folds", "n_frames", "pooled_grid", "controls", "grid", "probe_config", "batch_size",
                  "feature_memory_bytes")
-ANSWER_OPTIONS = ("predictions", "model_name", "task_options", "min_coverage", "allow_missing")
+ANSWER_OPTIONS = ("predictions", "model_name", "task_options", "min_coverage", "allow_missing", "parser")
 
 READOUTS.add(Readout(
     name="surprise", description="zero-shot surprise: a predictor's error on future frames (higher = impossible)",
@@ -97,7 +97,7 @@ READOUTS.add(Readout(
                                 "official scorer does",
     target="pjbench.benchmarks.readouts:run_answers", item_kinds=("multiple_choice",), model_needs=None,
     options=("split", "seed", "n_boot", "overwrite", "progress", *ANSWER_OPTIONS),
-    protocol_options=("min_coverage", "allow_missing"),
+    protocol_options=("min_coverage", "allow_missing", "parser"),
 ))
 
 
