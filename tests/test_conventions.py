@@ -20,7 +20,7 @@ def corrected_run(tiny_suite, tmp_path_factory):
     from pjbench.benchmarks.api import evaluate
 
     out = tmp_path_factory.mktemp("conv") / "pixel"
-    evaluate("pixel-copy-last", tiny_suite, out, **FAST)
+    evaluate("pixel-copy-last", tiny_suite, out, cache=False, **FAST)  # keep the shared session cache untouched
     return out
 
 
@@ -54,7 +54,8 @@ def test_the_auprc_row_is_the_official_one_recomputed_from_the_items(corrected_r
 def test_conventions_follow_the_runs_protocol(tiny_suite, tmp_path, deviation, key, text):
     from pjbench.benchmarks.api import evaluate
 
-    results, _ = evaluate("pixel-copy-last", tiny_suite, tmp_path / deviation, protocol=one_deviation(deviation), **FAST)
+    results, _ = evaluate("pixel-copy-last", tiny_suite, tmp_path / deviation, protocol=one_deviation(deviation), cache=False,
+                          **FAST)
     assert text in results.conventions[key]
     assert load_results(tmp_path / deviation).conventions == results.conventions
 

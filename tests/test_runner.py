@@ -151,13 +151,15 @@ def test_non_finite_surprise_is_a_recorded_skip_naming_the_video(tiny_suite, tmp
         return out
 
     monkeypatch.setattr(runner, "video_surprise", poisoned)
-    results, out = evaluate("pixel-copy-last", tiny_suite, tmp_path / "r", **{**FAST, "split": "Debug"})
+    results, out = evaluate("pixel-copy-last", tiny_suite, tmp_path / "r", cache_dir=tmp_path / "c",
+                            **{**FAST, "split": "Debug"})
     (skip,) = results.task["skipped"]
     assert "non-finite surprise (NaN/inf)" in skip["reason"] and skip["path"] in skip["reason"]
     assert results.task["n_scored"] == results.task["n_items"] - 1
     assert skip["name"] not in {r.name for r in load_items(out)}
     monkeypatch.setattr(runner, "video_surprise", real)  # not cached: the next run computes it
-    again, _ = evaluate("pixel-copy-last", tiny_suite, tmp_path / "r2", **{**FAST, "split": "Debug"})
+    again, _ = evaluate("pixel-copy-last", tiny_suite, tmp_path / "r2", cache_dir=tmp_path / "c",
+                        **{**FAST, "split": "Debug"})
     assert not again.task["skipped"] and again.task["n_computed"] == 1
 
 
@@ -198,7 +200,7 @@ def test_invalid_pairs_are_recorded_skips_and_the_headline_says_so(tiny_suite, t
     _retype(csv_path, {flip[0]: flip[1]["type"].replace("Impossible", "Possible"), lone[0]: "3_Possible"})
     victim = data / "Main" / e[1]["file_name"]
     victim.write_bytes(victim.read_bytes()[:200])
-    results, out = evaluate("pixel-copy-last", data, tmp_path / "r", **FAST)
+    results, out = evaluate("pixel-copy-last", data, tmp_path / "r", cache_dir=tmp_path / "c", **FAST)
     reasons = {s["name"]: s["reason"] for s in results.task["skipped"]}
     left = {s["name"]: s["reason"] for s in results.task["left_out"]}
     assert set(reasons) == {a[1]["name"], b[1]["name"], c[1]["name"], d[1]["name"], e[1]["name"]}, reasons
@@ -212,7 +214,8 @@ def test_invalid_pairs_are_recorded_skips_and_the_headline_says_so(tiny_suite, t
     assert [s["name"] for s in results.task["skipped"]] == [r["name"] for r in rows if r["name"] in reasons], \
         "skips listed in file order"
     res = CliRunner().invoke(main, ["eval", "-m", "pixel-copy-last", "--data-root", str(data), "--window", "16",
-                                    "--n-boot", "100", "--workers", "0", "-q", "--out", str(tmp_path / "cli")])
+                                    "--n-boot", "100", "--workers", "0", "-q", "--cache-dir", str(tmp_path / "c"),
+                                    "--out", str(tmp_path / "cli")])
     assert res.exit_code == 0, res.output
     assert (f"coverage: {n - 6} of {n} videos in the metrics, 6 left out (5 skipped, 1 scored but out of the "
             "metrics (incomplete pair))") in res.output
