@@ -18,7 +18,7 @@ Answer parsers are task-specific and live with their task (:mod:`pjbench.mvpbenc
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from pjbench.benchmarks.bootstrap import cluster_bootstrap_ci_weighted, macro_me
 from pjbench.benchmarks.results import ItemRecord, MetricValue
 
 __all__ = [
+    "parse_with",
     "metric_row",
     "weighted_mean_statistic",
     "PairCorrect",
@@ -314,3 +315,13 @@ def qa_metrics(
             rows.append(single_accuracy(sub_c, sub_cl, chance=single_chance, name=single_name, subset=subset,
                                         **common))
     return [r for r in rows if r is not None]
+
+
+def parse_with(parsers: Mapping[str, Callable[[Any, Any], int | None]], parser: str, answer: Any, item: Any) -> int | None:
+    """Candidate index of ``answer`` under the parser named ``parser`` of a task's ``parsers`` table
+    (``official``, ``lenient``, ``strict``); an unknown name is a ``ValueError`` listing the choices."""
+    try:
+        fn = parsers[parser]
+    except KeyError:
+        raise ValueError(f"unknown parser {parser!r}; choose from {', '.join(parsers)}") from None
+    return fn(answer, item)

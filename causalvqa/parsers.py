@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from pjbench.benchmarks.tasks import QAItem
 from pjbench.causalvqa.loader import LETTERS
+from pjbench.benchmarks.paired import parse_with
 
 __all__ = ["DEFAULT_PARSER", "PARSERS", "PARSER_RULES", "parse", "parse_lenient", "parse_official", "parse_strict"]
 
@@ -115,8 +116,4 @@ PARSER_RULES: dict[str, str] = {
 
 def parse(answer: Any, item: QAItem, parser: str = DEFAULT_PARSER) -> int | None:
     """Candidate index of ``answer`` under the named parser (``official``, ``lenient``, ``strict``)."""
-    try:
-        fn = PARSERS[parser]
-    except KeyError:
-        raise ValueError(f"unknown parser {parser!r}; choose from {', '.join(PARSERS)}") from None
-    return fn(answer, item)
+    return parse_with(PARSERS, parser, answer, item)
