@@ -1,0 +1,178 @@
+"""``pjbench score``, ``report``, ``compare``, ``perf`` and ``demo``: answer files, reports and comparisons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pjbench.benchmarks.cli_common import (
+    echo_qa_headline, main, split_help, task_options, user_errors,
+)
+from pjbench.benchmarks.errors import PjbenchError
+
+
+@main.command("score")
+@click.option("--task", "-t", required=True, help="A multiple-choice task (see `pjbench list`: item kind multiple_choice).")
+@click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The task's release folder (answers are matched to its items; videos are not needed).")
+@click.option("--predictions", "-p", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL or CSV, one line per item: id + answer (a letter or free text; with --parser lenient also "
+                   "a candidate text or, on CausalVQA, an option number).")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory to write.")
+@click.option("--split", default=None, help=f"Split the answers are for. {split_help('probe')}.")
+@click.option("--model-name", default=None, help="Name shown in reports. Default: the predictions file's stem.")
+@click.option("--videos-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="MVPBench: folder holding the videos (only used for coverage). Default: DATA_ROOT/videos.")
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing results.json in --out.")
+@click.option("--min-coverage", type=click.FloatRange(0, 100), default=95.0, show_default=True,
+              help="Percent of the split's items that must have an answer; below it score is an error "
+                   "(missing answers would count as wrong).")
+@click.option("--allow-missing", is_flag=True,
+              help="Score even below --min-coverage: missing answers count as wrong (recorded in results.json).")
+@click.option("--parser", type=click.Choice(["official", "lenient", "strict"]), default="official", show_default=True,
+              help="How answers are read: official = exactly the benchmark's official scorer (a letter or free "
+                   "text; candidate texts and option numbers are wrong); lenient = also candidate texts and "
+                   "option numbers (pjbench's earlier rule); strict = a lone letter or the prompt's answer format "
+                   "only. Recorded in results.json; runs with different parsers are not ranked together.")
+@user_errors
+def score_cmd(task, data_root, predictions, out, split, model_name, videos_root, n_boot, seed, overwrite,
+              min_coverage, allow_missing, parser):
+    """Score an answer file from any model (e.g. a video-language model) with the task's metrics and CIs."""
+    from pjbench.benchmarks.api import score
+
+    if not data_root.is_dir():
+        raise PjbenchError(f"--data-root {data_root}: no such directory")
+    results, path = score(task, data_root, predictions, out, split=split, n_boot=n_boot, seed=seed,
+                          model_name=model_name, task_options=task_options(task, videos_root), overwrite=overwrite,
+                          min_coverage=min_coverage, allow_missing=allow_missing, parser=parser)
+    echo_qa_headline(results)
+    answers = results.task.get("answers") or {}
+    if answers:
+        click.echo("answers: " + ", ".join(f"{k} {v}" for k, v in answers.items() if not isinstance(v, (list, dict))))
+        for key in ("missing", "unparseable", "unknown_id", "duplicate"):
+            examples = answers.get(f"{key}_examples") or []
+            if examples:
+                click.echo(f"  {key} (first {len(examples)}): {', '.join(map(str, examples))}", err=True)
+        # lenient reads what the official scorers count wrong (candidate texts, option numbers): say so
+        n = (answers.get("parser_disagreements") or {}).get("lenient", 0)
+        if n:
+            examples = (answers.get("parser_disagreement_examples") or {}).get("lenient") or []
+            click.echo(f"Warning: {n} of {answers.get('answered')} answers are read differently by --parser lenient "
+                       f"(e.g. {', '.join(map(str, examples[:3]))}): candidate texts or option numbers, which the "
+                       f"official scorer counts wrong? This run used --parser {parser}", err=True)
+    click.echo(f"results: {path}")
+    for key, rel in results.files.items():
+        click.echo(f"{key}: {Path(out) / rel}")
+
+
+@main.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML file to write; the leaderboard exports go next to it.")
+@click.option("--title", default=None, help="Page title. Default: derived from the runs.")
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True,
+              help="Bootstrap resamples of the paired significance tests.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of those resamples.")
+@click.option("--no-exports", is_flag=True, help="Do not write leaderboard.csv/.json/.md next to the HTML.")
+@click.option("--allow-unverified", is_flag=True,
+              help="Show runs whose results.json disagrees with their items file (flagged in red, not ranked) "
+                   "instead of refusing them.")
+@user_errors
+def report_cmd(run_dirs, out, title, n_boot, seed, no_exports, allow_unverified):
+    """Render RUN_DIRS (run directories, quoted globs, or a folder of runs) into a self-contained HTML report,
+    with leaderboard.csv, leaderboard.json and leaderboard.md next to it."""
+    from pjbench.benchmarks.api import report
+
+    path = report(run_dirs, out, title=title, n_boot=n_boot, seed=seed, exports=not no_exports,
+                  allow_unverified=allow_unverified)
+    click.echo(f"report: {path}")
+    if not no_exports:
+        for name in ("leaderboard.csv", "leaderboard.json", "leaderboard.md"):
+            click.echo(f"{name}: {path.parent / name}")
+
+
+@main.command("compare")
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--min-shared", type=click.IntRange(min=1), default=None,
+              help="Warn below this many shared pairs. Default: 30.")
+@user_errors
+def compare_cmd(run_a, run_b, n_boot, seed, min_shared):
+    """Is RUN_A better than RUN_B (two run directories)? Paired differences of the headline metric on the pairs both scored,
+    overall and per stratum, with 95 % CI and p-value."""
+    from pjbench.benchmarks.api import compare
+
+    result = compare(run_a, run_b, n_boot=n_boot, seed=seed, min_shared=min_shared)
+    click.echo(result.table())
+
+
+@main.command("perf")
+@click.option("--out", "-o", default="pjbench-perf", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Work directory (the generated clip and suite are kept here; perf.json is written here).")
+@click.option("--quick", is_flag=True, help="Tiny workloads: a smoke test, not a measurement.")
+@click.option("--only", multiple=True, help="Run only this measurement (repeatable); see perf.json for the names.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch intra-op threads.")
+@user_errors
+def perf_cmd(out, quick, only, threads):
+    """Measure pjbench's performance ratios side by side in one run and print them with their goals."""
+    from pjbench.benchmarks import perf
+
+    unknown = sorted(set(only) - set(perf.MEASUREMENTS))
+    if unknown:
+        raise PjbenchError(f"--only {', '.join(unknown)}: choose from {', '.join(sorted(perf.MEASUREMENTS))}")
+    result = perf.run_perf(out, quick=quick, only=list(only) or None, log=lambda msg: click.echo(msg, err=True),
+                           threads=threads)
+    click.echo(perf.format_table(result))
+    click.echo(f"perf: {Path(out) / 'perf.json'}")
+
+
+@main.command("demo")
+@click.option("--out", "-o", default="pjbench-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the suite (data/), the runs (runs/) and report.html.")
+@click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Size of the synthetic suite.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Video-decoding worker processes per run. Default: cores-1, at most 4.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@user_errors
+def demo_cmd(out, scale, workers, quiet):
+    """Generate the synthetic suite, evaluate every offline built-in model, write the HTML report."""
+    from pjbench.benchmarks.api import demo
+
+    path = demo(out, scale=scale, workers=workers, progress=not quiet, echo=click.echo)
+    _print_leaderboard(sorted((out / "runs").iterdir()))
+    click.echo(f"report: {path.resolve()}")
+
+
+def _fmt(m) -> str:
+    if m is None or m.value is None:
+        return "—"
+    return f"{100 * m.value:5.1f} [{100 * m.ci_low:5.1f}, {100 * m.ci_high:5.1f}]"
+
+
+def _print_leaderboard(run_dirs) -> None:
+    """A compact text leaderboard: pairwise accuracy (avg) overall and by violation visibility."""
+    from pjbench.benchmarks.results import load_results
+
+    rows = []
+    for d in run_dirs:
+        if (d / "results.json").is_file():
+            r = load_results(d)
+            rows.append((r, r.metric("pairwise_accuracy", "avg")))
+    rows.sort(key=lambda x: -(x[1].value if x[1] and x[1].value is not None else -1))
+    if not rows:
+        return
+    head = rows[0][1]
+    click.echo(f"\npairwise accuracy, avg over windows, % [95% CI]; {head.n} pairs, chance {100 * head.chance:.0f}")
+    click.echo(f"{'model':<22}{'all':<22}{'visible':<22}{'occluded':<22}")
+    for r, m in rows:
+        vis = r.metric("pairwise_accuracy", "avg", subset="visibility=visible")
+        occ = r.metric("pairwise_accuracy", "avg", subset="visibility=occluded")
+        click.echo(f"{r.model['name']:<22}{_fmt(m):<22}{_fmt(vis):<22}{_fmt(occ):<22}")
+
+
