@@ -41,6 +41,7 @@ class AblationRow:
     ci_high: float | None = None
     n_pairs: int = 0
     n_clusters: int = 0
+    surprise_change: float | None = None  # median over shared videos of |s - s_corrected| / |s_corrected| (avg)
     context: int | None = None
     run_dir: str | None = None
     reason: str | None = None
@@ -66,11 +67,11 @@ class Ablation:
         """The deviation table as Markdown (also what the CLI prints)."""
         lines = [f"ablation of {self.model} on {self.task}/{self.split}: pairwise accuracy (avg), difference vs "
                  "corrected in points [95% paired cluster-bootstrap CI, by scene]", "",
-                 "| deviation | what it does | pairwise acc. | Δ vs corrected [95% CI] | context | pairs |",
-                 "|---|---|---|---|---|---|"]
+                 "| deviation | what it does | pairwise acc. | Δ vs corrected [95% CI] | surprise change | context | pairs |",
+                 "|---|---|---|---|---|---|---|"]
         for r in self.rows:
             if r.status != "ok":
-                lines.append(f"| {r.key} | {r.what} | n/a | n/a: {r.reason} | | |")
+                lines.append(f"| {r.key} | {r.what} | n/a | n/a: {r.reason} | | | |")
                 continue
             if r.key == "corrected":
                 delta = "(reference)"
@@ -81,10 +82,27 @@ class Ablation:
             else:
                 delta = f"{100 * r.difference:+.1f} [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]"
             value = "—" if r.value is None else f"{100 * r.value:.1f}"
-            lines.append(f"| {r.key} | {r.what} | {value} | {delta} | {r.context} | {r.n_pairs} |")
+            change = "" if r.key == "corrected" or r.surprise_change is None else f"{100 * r.surprise_change:.2f} %"
+            lines.append(f"| {r.key} | {r.what} | {value} | {delta} | {change} | {r.context} | {r.n_pairs} |")
+        lines += ["", "surprise change: median over the shared videos of |surprise - corrected surprise| / corrected "
+                      "surprise (avg over windows), so a fix shows even where the accuracy does not move."]
         if any(r.key in ("as-published", "context-selection") and r.status == "ok" for r in self.rows):
             lines += ["", "as-published and context-selection pick the context on the reported split: optimistic."]
         return "\n".join(lines)
+
+
+def surprise_change(items, base_items, aggregation: str = "avg") -> float | None:
+    """Median over the videos both runs scored of ``|s - s_base| / |s_base|`` (``scores[aggregation]``);
+    ``None`` when no video is shared or every base score is 0."""
+    import numpy as np
+
+    base = {(it.split, it.name): (it.scores or {}).get(aggregation) for it in base_items}
+    changes = []
+    for it in items:
+        b, s = base.get((it.split, it.name)), (it.scores or {}).get(aggregation)
+        if isinstance(b, (int, float)) and isinstance(s, (int, float)) and b != 0 and np.isfinite([b, s]).all():
+            changes.append(abs(s - b) / abs(b))
+    return float(np.median(changes)) if changes else None
 
 
 def _plans() -> list[tuple[str, Protocol, str]]:
@@ -150,6 +168,7 @@ def ablate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *, 
             res = cmp.rows[0].result
             row.difference, row.ci_low, row.ci_high = res.difference, res.ci_low, res.ci_high
             row.n_pairs, row.n_clusters = res.n, res.n_clusters
+            row.surprise_change = surprise_change(items, base_items, HEADLINE[1])
         rows.append(row)
     split = eval_kwargs.get("split")
     if split is None and base_items:

@@ -89,12 +89,23 @@ DEVIATIONS: dict[str, tuple[str, Any, str]] = {
 
 
 def named(name: str) -> Protocol:
-    """``"corrected"`` or ``"as-published"``; anything else is a :class:`PjbenchError`."""
+    """``"corrected"``, ``"as-published"``, or the corrected protocol with published deviations switched on
+    one by one: ``"corrected+masks"``, ``"corrected+antialias+dtype"`` (keys of :data:`DEVIATIONS`; the
+    protocol's name is then the canonical ``corrected+<keys in DEVIATIONS order>``). Anything else is a
+    :class:`PjbenchError`."""
     if name == "corrected":
         return CORRECTED
     if name == "as-published":
         return AS_PUBLISHED
-    raise PjbenchError(f"--protocol {name!r}: use one of {', '.join(PROTOCOLS)}")
+    head, _, rest = name.partition("+")
+    keys = [k for k in rest.split("+") if k]
+    unknown = [k for k in keys if k not in DEVIATIONS]
+    if head != "corrected" or not keys or unknown:
+        raise PjbenchError(f"--protocol {name!r}: use {', '.join(PROTOCOLS)}, or corrected+DEVIATION[+...] with "
+                           f"DEVIATION one of {', '.join(DEVIATIONS)}")
+    ordered = [k for k in DEVIATIONS if k in keys]
+    changes = {DEVIATIONS[k][0]: DEVIATIONS[k][1] for k in ordered}
+    return dataclasses.replace(CORRECTED, name="corrected+" + "+".join(ordered), **changes)
 
 
 def one_deviation(key: str) -> Protocol:

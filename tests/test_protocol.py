@@ -246,6 +246,10 @@ def test_ablate_cli_prints_the_deviation_table(tiny256_pt, suite288, tmp_path):
     assert rows["masks"]["status"] == "ok" and rows["masks"]["difference"] is not None
     assert rows["encoder-split"]["status"] == "ok"
     assert rows["corrected"]["value"] is not None and (out / "ablation.md").is_file()
+    # the surprise change shows a fix even where the pairwise accuracy of a random model does not move
+    assert rows["masks"]["surprise_change"] > 1e-4 and rows["encoder-split"]["surprise_change"] > 1e-4
+    assert rows["padding"]["surprise_change"] == 0.0  # the suite's videos all have one length
+    assert "surprise change" in res.output
     assert json.loads((out / "masks" / "results.json").read_text())["protocol"]["name"] == "corrected+masks"
     # padding only re-aggregates: every video came from the feature cache
     assert json.loads((out / "padding" / "results.json").read_text())["task"]["n_computed"] == 0
@@ -262,3 +266,42 @@ def test_ablate_marks_what_a_model_cannot_run(tiny_suite, tmp_path):
     assert rows["masks"]["status"] == "n/a"
     assert rows["encoder-split"]["status"] == "n/a" and "one encoder" in rows["encoder-split"]["reason"]
     assert set(rows) == {"corrected", "as-published", "masks", "encoder-split"}
+
+
+def test_surprise_change_is_the_median_relative_difference_on_shared_videos():
+    from pjbench.benchmarks.ablate import surprise_change
+    from pjbench.benchmarks.results import ItemRecord
+
+    def it(name, s):
+        return ItemRecord(name=name, split="Main", path=name, label=0, pair_id=None, cluster=None, scores={"avg": s})
+
+    base = [it("a", 2.0), it("b", 4.0), it("c", 1.0), it("d", 5.0)]
+    other = [it("a", 2.2), it("b", 3.0), it("c", 1.0), it("e", 9.0)]  # e unshared, d missing
+    # |0.2|/2 = 0.1, |1|/4 = 0.25, 0 -> median 0.1
+    assert surprise_change(other, base) == pytest.approx(0.1)
+    assert surprise_change([it("x", 1.0)], base) is None
+
+
+def test_protocol_names_switch_single_published_deviations_on():
+    from pjbench.benchmarks.protocol import named, one_deviation
+
+    p = named("corrected+antialias+masks")
+    assert p.name == "corrected+masks+antialias"  # canonical order
+    assert p.deviations() == {"mask_grid_224": True, "antialias": False}
+    assert named("corrected+padding") == one_deviation("padding")
+    for bad in ("corrected+", "corrected+nope", "published+masks", "as-published+masks"):
+        with pytest.raises(PjbenchError, match="corrected\\+DEVIATION"):
+            named(bad)
+
+
+def test_eval_cli_takes_a_single_deviation_protocol(tiny256_pt, suite288, tmp_path):
+    path, _ = tiny256_pt
+    args = ["eval", "--model", "vjepa2", "--checkpoint", str(path), "--model-arg", "variant=" + json.dumps(TINY256),
+            "--data-root", str(suite288), "--window", "8", "--stride", "2", "--contexts", "4,6", "--limit", "1",
+            "--n-boot", "200", "--workers", "0", "-q", "--no-cache"]
+    res = CliRunner().invoke(main, args + ["--out", str(tmp_path / "r"), "--protocol", "corrected+antialias"])
+    assert res.exit_code == 0, res.output
+    proto = json.loads((tmp_path / "r" / "results.json").read_text())["protocol"]
+    assert proto["name"] == "corrected+antialias" and proto["deviations"]["deviations"] == ["antialias"]
+    bad = CliRunner().invoke(main, args + ["--out", str(tmp_path / "b"), "--protocol", "corrected+nope"])
+    assert bad.exit_code != 0 and "corrected+DEVIATION" in bad.output and "Traceback" not in bad.output
