@@ -138,7 +138,7 @@ def test_vjepa2_from_a_local_checkpoint_end_to_end(tiny_suite, tiny_vjepa2_dir, 
 
 
 def test_non_finite_surprise_is_a_recorded_skip_naming_the_video(tiny_suite, tmp_path, monkeypatch):
-    import pjbench.benchmarks.runner as runner
+    import pjbench.benchmarks.surprise_scoring as runner
 
     real = runner.video_surprise
     calls = {"n": 0}

@@ -34,7 +34,7 @@ def test_auto_batch_size_backs_off_once_per_run_and_changes_nothing(tiny_suite, 
                         **FAST, **ONE_CONTEXT)
     assert fixed.protocol["batch_size"] == {"batch_size": 4, "final_batch_size": 4, "backoffs": []}
 
-    from pjbench.benchmarks import runner
+    from pjbench.benchmarks import surprise_scoring as runner
 
     real = runner.video_surprise
     tried = []
@@ -59,7 +59,7 @@ def test_auto_batch_size_backs_off_once_per_run_and_changes_nothing(tiny_suite, 
 
 
 def test_fixed_batch_size_out_of_memory_is_a_clear_error(tiny_suite, tmp_path, monkeypatch):
-    from pjbench.benchmarks import runner
+    from pjbench.benchmarks import surprise_scoring as runner
 
     def oom(*args, **kwargs):
         raise RuntimeError("CUDA out of memory")
