@@ -82,7 +82,7 @@ class Ablation:
             else:
                 delta = f"{100 * r.difference:+.1f} [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]"
             value = "—" if r.value is None else f"{100 * r.value:.1f}"
-            change = "" if r.key == "corrected" or r.surprise_change is None else f"{100 * r.surprise_change:.2f} %"
+            change = "" if r.key == "corrected" or r.surprise_change is None else f"{100 * r.surprise_change:.2g} %"
             lines.append(f"| {r.key} | {r.what} | {value} | {delta} | {change} | {r.context} | {r.n_pairs} |")
         lines += ["", "surprise change: median over the shared videos of |surprise - corrected surprise| / corrected "
                       "surprise (avg over windows), so a fix shows even where the accuracy does not move."]

@@ -83,7 +83,7 @@ def pair_outcomes(items: Iterable[ItemRecord], aggregation: str | None = "avg") 
     QA records (some item has ``correct`` set) count a pair when it is complete -- at least two items, each
     with a known ``correct`` -- and score it 1 when all are right (MVPBench ``pair_accuracy``, CausalVQA
     ``paired_accuracy``). Surprise records (labels 0/1 and ``scores[aggregation]``) use the IntPhys 2 rule
-    of :func:`pjbench.intphys2.metrics.pair_values` (a tie counts as wrong). Items without a pair id, and
+    of :func:`pjbench.benchmarks.surprise_pairs.pair_values` (a tie counts as wrong). Items without a pair id, and
     pairs lacking a class or a score, are left out.
     """
     groups: dict[str, list[ItemRecord]] = defaultdict(list)
@@ -109,7 +109,7 @@ def pair_outcomes(items: Iterable[ItemRecord], aggregation: str | None = "avg") 
                 scored.append((key, m, float(s)))
     if not scored:
         return out
-    from pjbench.intphys2.metrics import pair_values  # the pairing rule lives once, with its metric
+    from pjbench.benchmarks.surprise_pairs import pair_values  # the pairing rule lives once, in the core
 
     keys, values = pair_values([s for _, _, s in scored], [m.label for _, m, _ in scored],
                                [k for k, _, _ in scored])

@@ -32,6 +32,7 @@ import numpy as np
 from pjbench.benchmarks.bootstrap import cluster_bootstrap_ci_weighted
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.results import ItemRecord, MetricValue
+from pjbench.benchmarks.surprise_pairs import AGGREGATIONS, pair_values  # one rule, in the core
 from pjbench.intphys2.conventions import CONVENTIONS
 from pjbench.intphys2.ranking import (
     ap_impossible,
@@ -41,7 +42,6 @@ from pjbench.intphys2.ranking import (
     auroc,
     auroc_weighted,
 )
-from pjbench.intphys2.ranking import scores_labels as _scores_labels
 from pjbench.intphys2.threshold import (
     THRESHOLD_QUANTILE,
     abs_accuracy,
@@ -51,7 +51,6 @@ from pjbench.intphys2.threshold import (
     weighted_quantile,
     weighted_threshold,
 )
-from pjbench.probes.surprise import AGGREGATIONS  # one definition: the readout produces them
 
 __all__ = [
     "AGGREGATIONS",
@@ -77,59 +76,6 @@ __all__ = [
 BREAKDOWNS = ("condition", "Difficulty", "Camera", "visibility")
 # The published absolute accuracy thresholds the *max* aggregation; a bare float threshold means that.
 THRESHOLD_AGGREGATION = "max"
-
-TIE_RULES = ("wrong", "half")
-
-
-def pair_values(
-    scores: Sequence[float] | np.ndarray,
-    labels: Sequence[int] | np.ndarray,
-    pair_ids: Sequence[str] | np.ndarray,
-    ties: str = "wrong",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pair pairwise accuracy.
-
-    For each pair id, the mean over every (possible ``p``, impossible ``i``) combination of
-    ``1[s_i > s_p]`` -- the official rule: a tie counts as wrong -- or, with ``ties="half"``,
-    ``1[s_i > s_p] + 0.5 * 1[s_i == s_p]``. Ties are not rare: matched videos share their first part,
-    so with the ``max`` aggregation both often peak in the same shared window. A 1x1 pair gives 0
-    (or 0.5) or 1; a Debug group of ``k`` possible and ``k`` impossible renders gives the mean over its
-    ``k*k`` combinations. Pairs lacking one of the two classes have no combination and are left out.
-
-    Returns ``(pair_keys, values)``: the pair ids that have both classes (sorted) and their values in
-    [0, 1], both of shape ``(n_pairs,)``.
-    """
-    s, y = _scores_labels(scores, labels)
-    ids = np.asarray([str(p) for p in pair_ids], dtype=str)
-    if ids.shape != s.shape:
-        raise ValueError(f"pair_ids and scores differ in length: {ids.size} vs {s.size}")
-    if s.size == 0:
-        return np.zeros(0, dtype=str), np.zeros(0)
-    keys, codes = np.unique(ids, return_inverse=True)
-    codes = codes.reshape(-1)
-    g = keys.size
-    # Possible videos sorted by pair: pair c owns the block p_idx[p_start[c] : p_start[c] + p_count[c]].
-    p_idx = np.flatnonzero(y == 1)
-    p_idx = p_idx[np.argsort(codes[p_idx], kind="stable")]
-    p_count = np.bincount(codes[p_idx], minlength=g)
-    p_start = np.cumsum(p_count) - p_count
-    # Every impossible video is repeated once per possible video of its pair: all combinations,
-    # without a Python loop over pairs.
-    i_idx = np.flatnonzero(y == 0)
-    reps = p_count[codes[i_idx]]
-    i_rep = np.repeat(i_idx, reps)
-    offsets = np.cumsum(reps) - reps
-    p_rep = p_idx[np.repeat(p_start[codes[i_idx]] - offsets, reps) + np.arange(int(reps.sum()))]
-    if ties not in TIE_RULES:
-        raise ValueError(f"ties must be one of {TIE_RULES}, got {ties!r}")
-    win = (s[i_rep] > s[p_rep]).astype(float)
-    if ties == "half":
-        win += 0.5 * (s[i_rep] == s[p_rep])
-    n_comb = np.bincount(codes[i_rep], minlength=g)
-    total = np.bincount(codes[i_rep], weights=win, minlength=g)
-    ok = n_comb > 0
-    return keys[ok], total[ok] / n_comb[ok]
-
 
 def pairwise_accuracy(
     scores: Sequence[float] | np.ndarray,

@@ -24,24 +24,10 @@ from typing import Sequence
 
 import numpy as np
 
+from pjbench.benchmarks.surprise_pairs import scores_labels
+
 __all__ = ["ap_impossible", "ap_impossible_weighted", "auprc", "auprc_weighted", "auroc", "auroc_weighted",
            "scores_labels"]
-
-
-def scores_labels(
-    scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(scores float64, labels int64)``, both ``(n,)``; raises ``ValueError`` on a length mismatch, a
-    non-finite score or a label other than 0/1."""
-    s = np.asarray(scores, dtype=float).reshape(-1)
-    y = np.asarray(labels).reshape(-1)
-    if s.shape != y.shape:
-        raise ValueError(f"scores and labels differ in length: {s.size} vs {y.size}")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("scores must be finite (found NaN or inf)")
-    if y.size and not np.all((y == 0) | (y == 1)):
-        raise ValueError("labels must be 0 (impossible) or 1 (possible)")
-    return s, y.astype(np.int64)
 
 
 def _tie_groups(s_sorted: np.ndarray) -> np.ndarray:

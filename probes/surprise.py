@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from pjbench.benchmarks.errors import PjbenchError
+from pjbench.benchmarks.surprise_pairs import AGGREGATIONS, aggregate  # noqa: F401  (aggregate: re-exported)
 from pjbench.encoders.base import PredictiveEncoder, Preprocessing
 
-AGGREGATIONS = ("avg", "max")
 DTYPES = ("fp32", "bf16", "fp16")
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 T = TypeVar("T")
@@ -398,16 +398,6 @@ def compile_model(model: Any, **kwargs: Any) -> bool:
         return False
     fn(**kwargs)
     return True
-
-
-def aggregate(losses: Sequence[float], how: str) -> float:
-    """One score per video from its per-window losses: ``avg`` (mean) or ``max``."""
-    arr = np.asarray(losses, dtype=np.float64)
-    if how == "avg":
-        return float(arr.mean())
-    if how == "max":
-        return float(arr.max())
-    raise ValueError(f"unknown aggregation {how!r}; use one of {AGGREGATIONS}")
 
 
 def scores_at(surprise: dict[Any, Sequence[float]], context: int) -> dict[str, float]:
