@@ -155,29 +155,21 @@ def offline_models() -> list[str]:
 def demo(
     out: str | os.PathLike = "pjbench-demo",
     *,
-    models: Sequence[str] | None = None,
+    benchmarks: Sequence[str] | None = None,
+    models: dict[str, Sequence[str]] | None = None,
     scale: float = 1.0,
     workers: int | None = None,
     n_boot: int = 1000,
     progress: bool = True,
-    synth_kwargs: dict[str, Any] | None = None,
+    synth_kwargs: dict[str, dict[str, Any]] | None = None,
+    readout_options: dict[str, dict[str, Any]] | None = None,
     echo: Any = None,
 ) -> Path:
-    """The main job on the embedded default: write the synthetic suite if missing, evaluate every offline
-    built-in model on its Main split (context chosen on Debug), render the report; return its path."""
-    out = Path(out)
-    say = echo or (lambda msg: None)
-    data = out / "data" / "IntPhys2"
-    say(f"[1/3] synthetic IntPhys 2 suite -> {data}")
-    synth(data, scale=scale, progress=progress, **(synth_kwargs or {}))
-    run_dirs = []
-    models = list(models or offline_models())
-    for i, name in enumerate(models, start=1):
-        say(f"[2/3] model {i}/{len(models)}: {name}")
-        run_dir = out / "runs" / name
-        _, path = evaluate(name, data, run_dir, task="intphys2", split="Main", workers=workers, n_boot=n_boot,
-                           progress=progress)
-        run_dirs.append(run_dir)
-        say(f"      results: {path}")
-    say("[3/3] report")
-    return report(run_dirs, out / "report.html", title="pjbench demo: synthetic IntPhys 2 suite")
+    """The main job on the embedded suites: every benchmark with a demo plan in its task spec (IntPhys 2 by
+    surprise, MVPBench and CausalVQA by the attentive probe and its video-blind control), each on its
+    synthetic suite (written if missing), into one report; return its path. ``models`` / ``synth_kwargs``:
+    per task name. See :func:`pjbench.benchmarks.demo.run_demo`."""
+    from pjbench.benchmarks.demo import run_demo
+
+    return run_demo(out, benchmarks=benchmarks, models=models, scale=scale, workers=workers, n_boot=n_boot,
+                    progress=progress, synth_kwargs=synth_kwargs, readout_options=readout_options, echo=echo)

@@ -103,6 +103,9 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
     if not data_root.is_dir():
         raise PjbenchError(f"--data-root {data_root}: no such directory")
     if readout == "answers" or predictions is not None:
+        if scale.get("shard") or scale.get("slurm_partition"):
+            raise PjbenchError("--shard / --slurm-partition: an answer file is scored in one process (the answers "
+                               "readout computes nothing to share out)")
         return _eval_answers(model, task, readout, predictions, data_root, split, out, n_boot, seed, overwrite)
     kw = dict(
         readout=readout, task=task, split=split, checkpoint=checkpoint, limit=limit, batch_size=batch_size,
@@ -292,23 +295,24 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
         if scale["nodes"] is not None or scale["wait"]:
             raise PjbenchError("--nodes and --wait need --slurm-partition")
         return None
-    if (kw.get("readout") or TASKS.get(kw["task"]).info.get("readout")) != "surprise":
-        raise PjbenchError(f"--shard, torchrun and Slurm runs are for surprise tasks (the surprise readout); task {kw['task']} is read "
-                           f"out by {kw.get('readout') or TASKS.get(kw['task']).info.get('readout')}")
-    kw = {k: v for k, v in kw.items() if k != "readout"}
-    given = [k for k in PROBE_ONLY_OPTIONS if kw.get(k) is not None]
-    if given:
-        raise PjbenchError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: not an option of task {kw['task']}")
-    kw = {k: v for k, v in kw.items() if k not in PROBE_ONLY_OPTIONS}
+    readout = kw.get("readout") or TASKS.get(kw["task"]).info.get("readout")
+    if readout not in ("surprise", "probe"):
+        raise PjbenchError(f"--shard, torchrun and Slurm runs are for the surprise and probe readouts; task "
+                           f"{kw['task']} is read out by {readout} here (an answer file is scored in one process)")
+    if readout == "surprise":
+        given = [k for k in PROBE_ONLY_OPTIONS if kw.get(k) is not None]
+        if given:
+            raise PjbenchError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: not an option of task {kw['task']}")
+        kw = {k: v for k, v in kw.items() if k not in PROBE_ONLY_OPTIONS}
     if sum(map(bool, (launch, scale["shard"], scale["slurm_partition"]))) > 1:
         raise PjbenchError("use one of --shard, torchrun (RANK/WORLD_SIZE set) and --slurm-partition")
     if launch:
         outcome = dist.torchrun_eval(model, data_root, out, launch=launch, barrier_timeout=scale["barrier_timeout"]
                                      or dist.DEFAULT_BARRIER_TIMEOUT_S, **kw)
     elif scale["shard"]:
-        from pjbench.benchmarks.runner import run_shard
+        from pjbench.benchmarks.api import evaluate
 
-        outcome = run_shard(model, data_root, out, shard=scale["shard"], **kw)
+        outcome = evaluate(model, data_root, out, shard=scale["shard"], **kw)
     else:
         from pjbench.benchmarks import slurm as slurm_mod
 

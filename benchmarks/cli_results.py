@@ -134,45 +134,23 @@ def perf_cmd(out, quick, only, threads):
 
 @main.command("demo")
 @click.option("--out", "-o", default="pjbench-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the suite (data/), the runs (runs/) and report.html.")
-@click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Size of the synthetic suite.")
+              help="Folder for the suites (data/), the runs (runs/<task>/<model>/) and report.html.")
+@click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Size of the synthetic suites (multiplies each benchmark's demo size).")
+@click.option("--benchmark", "-b", "benchmarks", multiple=True,
+              help="Only these benchmarks (repeatable). Default: every task with a demo plan (`pjbench list`).")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Video-decoding worker processes per run. Default: cores-1, at most 4.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @user_errors
-def demo_cmd(out, scale, workers, quiet):
-    """Generate the synthetic suite, evaluate every offline built-in model, write the HTML report."""
+def demo_cmd(out, scale, benchmarks, workers, quiet):
+    """Generate the synthetic suites of all three benchmarks, evaluate the offline built-in models on each
+    (surprise on IntPhys 2; attentive probe + video-blind control on MVPBench and CausalVQA), write the HTML
+    report."""
     from pjbench.benchmarks.api import demo
+    from pjbench.benchmarks.demo import summary
 
-    path = demo(out, scale=scale, workers=workers, progress=not quiet, echo=click.echo)
-    _print_leaderboard(sorted((out / "runs").iterdir()))
+    path = demo(out, benchmarks=benchmarks or None, scale=scale, workers=workers, progress=not quiet, echo=click.echo)
+    for line in summary(out):
+        click.echo(line)
     click.echo(f"report: {path.resolve()}")
-
-
-def _fmt(m) -> str:
-    if m is None or m.value is None:
-        return "—"
-    return f"{100 * m.value:5.1f} [{100 * m.ci_low:5.1f}, {100 * m.ci_high:5.1f}]"
-
-
-def _print_leaderboard(run_dirs) -> None:
-    """A compact text leaderboard: pairwise accuracy (avg) overall and by violation visibility."""
-    from pjbench.benchmarks.results import load_results
-
-    rows = []
-    for d in run_dirs:
-        if (d / "results.json").is_file():
-            r = load_results(d)
-            rows.append((r, r.metric("pairwise_accuracy", "avg")))
-    rows.sort(key=lambda x: -(x[1].value if x[1] and x[1].value is not None else -1))
-    if not rows:
-        return
-    head = rows[0][1]
-    click.echo(f"\npairwise accuracy, avg over windows, % [95% CI]; {head.n} pairs, chance {100 * head.chance:.0f}")
-    click.echo(f"{'model':<22}{'all':<22}{'visible':<22}{'occluded':<22}")
-    for r, m in rows:
-        vis = r.metric("pairwise_accuracy", "avg", subset="visibility=visible")
-        occ = r.metric("pairwise_accuracy", "avg", subset="visibility=occluded")
-        click.echo(f"{r.model['name']:<22}{_fmt(m):<22}{_fmt(vis):<22}{_fmt(occ):<22}")
-
-

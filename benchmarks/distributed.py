@@ -274,8 +274,10 @@ def reset_shard_dir(directory: Path, wipe: bool) -> None:
     for name in (DONE_FILE, FAILED_FILE):
         (directory / name).unlink(missing_ok=True)
     if wipe and directory.is_dir():
+        from pjbench.benchmarks.runlock import LOCK_FILE
+
         for p in directory.iterdir():
-            if p.name == HEARTBEAT_FILE:
+            if p.name in (HEARTBEAT_FILE, LOCK_FILE):  # the lock is held by this very shard
                 continue
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
@@ -327,11 +329,11 @@ def torchrun_eval(model: str, data_root: str | os.PathLike, out: str | os.PathLi
     """One torchrun rank: score shard ``RANK/WORLD_SIZE`` on ``cuda:LOCAL_RANK`` (with ``device="cuda"``);
     rank 0 then waits for the others (file barrier, ``barrier_timeout``) and merges. Returns the
     :class:`~pjbench.benchmarks.runner.ShardOutcome` (``merged`` is set on rank 0)."""
-    from pjbench.benchmarks.runner import run_shard
+    from pjbench.benchmarks.api import evaluate
 
-    return run_shard(model, data_root, out, shard=launch.shard, device=rank_device(device, launch.local_rank),
-                     merge="wait" if launch.rank == 0 else "never", barrier_timeout=barrier_timeout,
-                     run_id=launch.run_id, **kwargs)
+    return evaluate(model, data_root, out, shard=launch.shard, device=rank_device(device, launch.local_rank),
+                    merge="wait" if launch.rank == 0 else "never", barrier_timeout=barrier_timeout,
+                    run_id=launch.run_id, **kwargs)
 
 
 def merge(out: str | os.PathLike, *, shards: int | None = None, progress: bool = True, device: str = "cpu"):
@@ -359,6 +361,12 @@ def merge(out: str | os.PathLike, *, shards: int | None = None, progress: bool =
             break
     if invocation is None:
         raise PjbenchError(f"{out}: no shard of {shards} wrote {INVOCATION_FILE}; re-run the shards")
+    if invocation.get("readout") == "probe":
+        from pjbench.benchmarks.probe_runner import evaluate_probe
+
+        return evaluate_probe(invocation["model"], invocation["task"], invocation["data_root"], out,
+                              **invocation["options"], device=device, progress=progress, workers=0,
+                              require_shards=shards)
     model = invocation.pop("model")
     data_root = invocation.pop("data_root")
     if invocation.get("contexts") is not None:

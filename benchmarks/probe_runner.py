@@ -39,7 +39,6 @@ from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.bootstrap import macro_mean_statistic
 from pjbench.benchmarks.paired import complete_pair_records, item_correct, metric_row, pair_correct, weighted_mean_statistic
 from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
-from pjbench.benchmarks.runlock import holding_out_lock
 from pjbench.benchmarks.results import (
     ITEMS_FILE,
     ItemRecord,
@@ -50,7 +49,7 @@ from pjbench.benchmarks.results import (
     write_results,
 )
 from pjbench.benchmarks.rundir import OVERWRITE_MODES, check_device, default_workers, prepare_out
-from pjbench.benchmarks.tasks import TASKS, QAItem, check_model_readouts
+from pjbench.benchmarks.tasks import TASKS, QAItem, check_model_readouts, spec_of
 from pjbench.encoders.registry import MODELS
 from pjbench.probes.attentive import AttentiveProbe, ProbeConfig, ProbeData, TrainParams, predict_scores, train_probe
 from pjbench.probes.crossval import cross_val_predict, fit_select_predict, grid_to_dict, grouped_stratified_folds
@@ -162,7 +161,6 @@ def _record(it: QAItem, scores: np.ndarray | None, fold: int | None, from_cache:
 
 
 # ------------------------------------------------------------------------------------------------------
-@holding_out_lock
 def evaluate_probe(
     model: str,
     task: str,
@@ -191,7 +189,12 @@ def evaluate_probe(
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     feature_memory_bytes: int = DEFAULT_LRU_BYTES,
-) -> tuple[RunResults, Path]:
+    shard: Any = None,
+    require_shards: int | None = None,
+    merge: str = "if-complete",
+    barrier_timeout: float | None = None,
+    run_id: str | None = None,
+) -> Any:
     """Attentive probe on frozen ``model`` features for a QA task; writes ``results.json``, ``items.jsonl``
     (held-out predictions), ``control_<name>_items.jsonl`` per control, and for an unlabelled split a
     submission file. Returns ``(results, path to results.json)``.
@@ -206,7 +209,31 @@ def evaluate_probe(
     grid; beyond it features are re-read from their files per batch). ``dev_split``: only for an
     unlabelled split, the labelled split to train on (default: the first of ``task.dev_splits_for``
     present under ``data_root``); a labelled split is cross-validated on itself.
+
+    Beyond one process (:mod:`pjbench.benchmarks.probe_shards`): ``shard="i/N"`` encodes only the videos
+    that shard owns into the feature store and ``<out>/.shards/<i>-of-<N>/`` (no probe is trained) and
+    returns a :class:`~pjbench.benchmarks.runner.ShardOutcome`; the last shard to finish (``merge``
+    ``"if-complete"``; ``"wait"``: wait for the others, torchrun's rank 0; ``"never"``: ``pjbench merge``)
+    trains the probe on every shard's features: ``require_shards=N``, which refuses, naming them, shards
+    that have not finished. The results equal a one-process run's.
     """
+    from pjbench.benchmarks import probe_shards
+
+    return probe_shards.locked(_evaluate_probe, out, shard, dict(
+        model=model, task=task, data_root=data_root, out=out, split=split, checkpoint=checkpoint,
+        text_encoder=text_encoder, folds=folds, n_frames=n_frames, pooled_grid=pooled_grid, limit=limit,
+        device=device, seed=seed, workers=workers, n_boot=n_boot, overwrite=overwrite, controls=controls,
+        progress=progress, model_args=model_args, batch_size=batch_size, grid=grid, probe_config=probe_config,
+        dev_split=dev_split, cache_dir=cache_dir, use_cache=use_cache, feature_memory_bytes=feature_memory_bytes,
+        shard=shard, require_shards=require_shards, merge=merge, barrier_timeout=barrier_timeout, run_id=run_id))
+
+
+def _evaluate_probe(model, task, data_root, out, *, split, checkpoint, text_encoder, folds, n_frames, pooled_grid,
+                    limit, device, seed, workers, n_boot, overwrite, controls, progress, model_args, batch_size, grid,
+                    probe_config, dev_split, cache_dir, use_cache, feature_memory_bytes, shard, require_shards, merge,
+                    barrier_timeout, run_id):
+    from pjbench.benchmarks import probe_shards
+
     t0 = time.time()
     started_at = utcnow()
     if overwrite not in OVERWRITE_MODES:
@@ -218,8 +245,10 @@ def evaluate_probe(
     torch.manual_seed(seed)
     np.random.seed(seed)
     task_obj = TASKS.build(task)
-    if getattr(task_obj, "readout", None) != "probe" or not hasattr(task_obj, "n_choices"):
-        raise PjbenchError(f"task {task} is scored by the {getattr(task_obj, 'readout', '?')} readout, not the probe")
+    spec = spec_of(task)
+    if (spec is not None and spec.item_kind != "multiple_choice") or not hasattr(task_obj, "n_choices"):
+        kind = spec.item_kind if spec is not None else "no multiple-choice"
+        raise PjbenchError(f"task {task} has {kind} items, not the probe's multiple-choice items")
     if MODELS.get(model).info.get("readouts"):  # what `pjbench list` declares, before any data or weights load
         check_model_readouts(model, MODELS.get(model).info["readouts"], task, "probe")
     split = split or task_obj.default_split
@@ -270,19 +299,33 @@ def evaluate_probe(
         "probe": cfg.to_dict(), "grid": grid, "folds": folds, "text_encoder": text.describe(),
         "controls": list(controls), "seed": seed,
     }
-    prepare_out(out, run_config, overwrite)
-    extra_files = [CONTROL_ITEMS.format(c) for c in CONTROLS] + ["submission.jsonl", "submission.partial.jsonl"]
-    if overwrite == "always":
-        for stale in extra_files:
-            (out / stale).unlink(missing_ok=True)
-
     # -- features ------------------------------------------------------------------------------------
     cache = FeatureCache(cache_dir, enabled=True) if use_cache else FeatureCache(out / ".features")
     store = cache.store(model_identity(enc), kind="features", protocol=feat_protocol)
     pool = list(dev_items) + list(items)  # probe positions: [dev (training pool, unlabelled case) | split]
-    index = extract_features(enc, pool, store, n_frames=n_frames, pooled_grid=pooled_grid, batch_size=batch_size,
-                             workers=default_workers() if workers is None else workers, progress=progress,
-                             max_bytes=feature_memory_bytes)
+    extract = dict(n_frames=n_frames, pooled_grid=pooled_grid, batch_size=batch_size, progress=progress,
+                   workers=default_workers() if workers is None else workers, max_bytes=feature_memory_bytes)
+    if shard is not None:  # encode this shard's videos; the last shard to finish trains the probe
+        invocation = probe_shards.invocation_of(model, task, data_root, locals_=dict(
+            split=split, checkpoint=checkpoint, text_encoder=text_encoder, folds=folds, n_frames=n_frames,
+            pooled_grid=list(pooled_grid), limit=limit, seed=seed, n_boot=n_boot, controls=list(controls),
+            model_args=dict(model_args or {}), batch_size=batch_size, grid=grid, probe_config=cfg.to_dict(),
+            dev_split=dev_split, cache_dir=str(cache.root) if use_cache else None, use_cache=use_cache,
+            feature_memory_bytes=feature_memory_bytes))
+        return probe_shards.run_feature_shard(
+            enc, pool, store, out, data_root, shard=shard, run_config=run_config, invocation=invocation,
+            overwrite=overwrite, merge=merge, barrier_timeout=barrier_timeout, run_id=run_id, extract=extract,
+            merge_fn=lambda: evaluate_probe(model, task, data_root, out, **{
+                **invocation["options"], "device": device, "workers": workers, "progress": progress,
+                "require_shards": probe_shards.Shard.parse(shard).count}))
+    if require_shards:
+        probe_shards.check_shards(out, require_shards, run_config, pool, data_root)
+    prepare_out(out, run_config, overwrite, keep_shards=bool(require_shards))
+    extra_files = [CONTROL_ITEMS.format(c) for c in CONTROLS] + ["submission.jsonl", "submission.partial.jsonl"]
+    if overwrite == "always" or require_shards:
+        for stale in extra_files:
+            (out / stale).unlink(missing_ok=True)
+    index = extract_features(enc, pool, store, **extract)
     fstats = index.stats
     failed = {row["name"]: row["reason"] for row in fstats.failed}
 

@@ -78,18 +78,20 @@ SURPRISE_OPTIONS = ("context", "frame_step", "window", "stride", "contexts", "ma
                     "protocol", "batch_size", "require_shards")
 PROBE_OPTIONS = ("text_encoder", "folds", "n_frames", "pooled_grid", "controls", "grid", "probe_config", "batch_size",
                  "feature_memory_bytes")
+# sharded runs (--shard, torchrun, Slurm; see pjbench.benchmarks.distributed): what a shard takes
+SHARD_OPTIONS = ("shard", "merge", "barrier_timeout", "run_id")
 ANSWER_OPTIONS = ("predictions", "model_name", "task_options", "min_coverage", "allow_missing", "parser")
 
 READOUTS.add(Readout(
     name="surprise", description="zero-shot surprise: a predictor's error on future frames (higher = impossible)",
     target="pjbench.benchmarks.readouts:run_surprise", item_kinds=("surprise_pairs",), model_needs="surprise",
-    options=(*COMMON_OPTIONS, *SURPRISE_OPTIONS),
+    options=(*COMMON_OPTIONS, *SURPRISE_OPTIONS, *SHARD_OPTIONS),
     protocol_options=("context", "frame_step", "window", "stride", "contexts", "max_context_mode", "dtype", "protocol"),
 ))
 READOUTS.add(Readout(
     name="probe", description="attentive probe on frozen features, grouped k-fold cross-validation, video-blind control",
     target="pjbench.benchmarks.readouts:run_probe", item_kinds=("multiple_choice",), model_needs="features",
-    options=(*COMMON_OPTIONS, *PROBE_OPTIONS),
+    options=(*COMMON_OPTIONS, *PROBE_OPTIONS, *SHARD_OPTIONS, "require_shards"),
     protocol_options=("text_encoder", "folds", "n_frames", "pooled_grid", "controls", "grid", "probe_config"),
 ))
 READOUTS.add(Readout(
@@ -135,8 +137,11 @@ def run_readout(readout: str, model: str, task: str, data_root: str | os.PathLik
 
 
 def run_surprise(model: str, task: str, data_root: str | os.PathLike, out: str | os.PathLike, **options: Any):
-    from pjbench.benchmarks.runner import evaluate
+    """``evaluate``, or with ``shard`` its ``run_shard`` (returning a ``ShardOutcome``)."""
+    from pjbench.benchmarks.runner import evaluate, run_shard
 
+    if options.get("shard") is not None:
+        return run_shard(model, data_root, out, task=task, **options)
     return evaluate(model, data_root, out, task=task, **options)
 
 

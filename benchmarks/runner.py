@@ -166,7 +166,7 @@ def _finish(plan: RunPlan, out: Path, store: CacheStore, surprise: dict[str, dic
                  "compile": {"requested": plan.compile, "compiled": plan.compiled},
                  "pin_memory": pin_memory_for(plan)})
     n_origin = {k: sum(1 for r in records if origin.get(r.name) == k) for k in ("computed", "cache", "previous_run")}
-    protocol = {"readout": task_obj.readout, "name": proto.name, **cfg.to_dict(), "context_selection": selection,
+    protocol = {"readout": "surprise", "name": proto.name, **cfg.to_dict(), "context_selection": selection,
                 "threshold": threshold, "n_boot": n_boot, "ci_level": 0.95, "batch_size": plan.sizer.to_dict(),
                 "deviations": proto.to_dict(), "optimistic": proto.optimistic,
                 "encoders": {"context": enc.info.extra.get("context_encoder"),

@@ -75,12 +75,12 @@ class ShardJob:
         self.model, self.data_root, self.out, self.eval_kwargs = model, data_root, out, dict(eval_kwargs)
 
     def __call__(self, index: int, count: int) -> dict[str, Any]:
+        from pjbench.benchmarks.api import evaluate
         from pjbench.benchmarks.distributed import Shard
-        from pjbench.benchmarks.runner import run_shard
 
-        outcome = run_shard(self.model, self.data_root, self.out, shard=Shard(index, count), merge="never",
-                            run_id=os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID"),
-                            **self.eval_kwargs)
+        outcome = evaluate(self.model, self.data_root, self.out, shard=Shard(index, count), merge="never",
+                           run_id=os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID"),
+                           **self.eval_kwargs)
         return {"shard": str(outcome.shard), "n_items": outcome.n_items, "n_scored": outcome.n_scored,
                 "n_skipped": outcome.n_skipped, "n_computed": outcome.n_computed}
 

@@ -97,7 +97,7 @@ def make_plan(model: str, data_root: str | os.PathLike, out: Path | None, *, tas
         raise PjbenchError(f"{data_root}: split {split} has no items")
 
     enc = MODELS.build(model, checkpoint=checkpoint, device=device, **(model_args or {}))
-    check_model_readouts(model, getattr(enc.info, "readouts", ("surprise",)), task, task_obj.readout)
+    check_model_readouts(model, getattr(enc.info, "readouts", ("surprise",)), task, "surprise")
     if frame_step is not None:  # a fixed step replaces the model's fps-based sampling
         enc.preprocessing = dataclasses.replace(enc.preprocessing, frame_step=frame_step, sample_fps=None)
     if not proto.antialias:

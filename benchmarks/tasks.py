@@ -205,8 +205,12 @@ class TaskRegistry(Registry):
             self.register_spec(spec, source=dist)
 
     def spec(self, name: str) -> "TaskSpec":
-        """The spec of a registered task (:class:`PjbenchError` for an unknown name)."""
-        return self.get(name).info["spec"]
+        """The spec of a registered task (:class:`PjbenchError` for an unknown name, or a task registered
+        without one)."""
+        info = self.get(name).info
+        if "spec" not in info:
+            raise PjbenchError(f"task {name} was registered without a TaskSpec (TASKS.register_spec declares one)")
+        return info["spec"]
 
     def specs(self) -> list["TaskSpec"]:
         """Every registered spec: built-ins in declaration order, then plugins by name."""

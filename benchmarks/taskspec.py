@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["ITEM_KINDS", "Reference", "TaskSpec"]
+__all__ = ["ITEM_KINDS", "DemoPlan", "Reference", "TaskSpec"]
 
 # What a task's items are, which decides the readouts that can read them (see pjbench.benchmarks.readouts).
 ITEM_KINDS = ("surprise_pairs", "multiple_choice")
@@ -28,6 +28,25 @@ class Reference:
     value: float
     source: str
     note: str = ""
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """How ``pjbench demo`` runs a benchmark on its synthetic suite (:mod:`pjbench.benchmarks.demo`).
+
+    data_dir: the suite's folder under ``<demo>/data/``; split: the split reported; readout: the readout
+    evaluated (its demo settings live with the demo); models: the models run (empty: every offline
+    built-in model whose readouts include what the readout needs); suite_scale / suite_options: the
+    synthetic writer's ``scale`` (multiplied by ``demo --scale``) and other options; columns: subsets
+    the demo's text summary shows beside the headline (``"visibility=visible"``)."""
+
+    data_dir: str
+    split: str
+    readout: str
+    models: tuple[str, ...] = ()
+    suite_scale: float = 1.0
+    suite_options: tuple[tuple[str, Any], ...] = ()
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,8 @@ class TaskSpec:
     references: published numbers. in_overview_macro: part of the overview's cross-benchmark mean.
     reference_model: the model ``pjbench validate`` checks videos against by default.
     options: task constructor options the CLI may pass (e.g. ``videos_root``).
+    demo: how ``pjbench demo`` runs it on its synthetic suite (``None``: not in the demo).
+    value_order: per strata column, the order its values are shown in (others: alphabetical).
     """
 
     name: str
@@ -78,6 +99,8 @@ class TaskSpec:
     reference_model: str | None = "vjepa2"
     options: tuple[str, ...] = ()
     macro_key: str | None = None  # the item strata column holding the combined macro stratum (default: the one column)
+    demo: DemoPlan | None = None
+    value_order: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if self.item_kind not in ITEM_KINDS:

@@ -1,6 +1,6 @@
 """The CausalVQA task spec (:class:`pjbench.benchmarks.taskspec.TaskSpec`). Cheap to import (no task code)."""
 
-from pjbench.benchmarks.taskspec import Reference, TaskSpec
+from pjbench.benchmarks.taskspec import DemoPlan, Reference, TaskSpec
 
 CAUSALVQA = TaskSpec(
     name="causalvqa",
@@ -20,6 +20,8 @@ CAUSALVQA = TaskSpec(
     macro_over=("type", "difficulty"),
     macro_key="stratum",
     breakdowns=("type", "difficulty"),
+    value_order=(("type", ("anticipation", "counterfactual", "descriptive", "planning", "hypothetical")),
+                 ("difficulty", ("easy", "med", "hard"))),
     cross=("type", ("difficulty",)),
     cluster_key="video (questions about one clip are resampled together)",
     headline_text="paired accuracy: share of questions answered right under both option orders, macro mean "
@@ -29,4 +31,6 @@ CAUSALVQA = TaskSpec(
         Reference("V-JEPA 2 + LLM (as reported)", 0.449, "Foss et al. 2025 (arXiv:2506.09943)"),
     ),
     in_overview_macro=True,
+    demo=DemoPlan(data_dir="causalvqa", split="debug", readout="probe", models=("pixel-patches", "vjepa2-tiny-random"),
+                  suite_scale=1.0),
 )

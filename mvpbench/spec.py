@@ -1,6 +1,6 @@
 """The MVPBench task spec (:class:`pjbench.benchmarks.taskspec.TaskSpec`). Cheap to import (no task code)."""
 
-from pjbench.benchmarks.taskspec import Reference, TaskSpec
+from pjbench.benchmarks.taskspec import DemoPlan, Reference, TaskSpec
 
 MVPBENCH = TaskSpec(
     name="mvpbench",
@@ -27,5 +27,7 @@ MVPBENCH = TaskSpec(
         Reference("V-JEPA 2 + LLM (as reported)", 0.445, "Krojer et al. 2025 (arXiv:2506.09987), mini split"),
     ),
     in_overview_macro=True,
+    demo=DemoPlan(data_dir="MVPBench", split="full", readout="probe", models=("pixel-patches", "vjepa2-tiny-random"),
+                  suite_scale=0.5),
     options=("videos_root",),
 )

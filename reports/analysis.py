@@ -241,9 +241,9 @@ def _mean_ci(values: list[float], clusters: list[str], n_boot: int, seed: int) -
 
 
 def _order(values: set[str], axis: str) -> list[str]:
-    from pjbench.reports.view import VALUE_ORDER
+    from pjbench.reports.tables import value_order
 
-    order = VALUE_ORDER.get(axis, ())
+    order = value_order().get(axis, ())
     return sorted(values, key=lambda v: (order.index(v) if v in order else len(order), v.lower()))
 
 

@@ -26,13 +26,13 @@ def breakdown_order() -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for spec in BENCHMARKS.values() for c in spec.breakdowns))
 
 
-VALUE_ORDER = {
-    "Difficulty": ("Easy", "Medium", "Hard", "Unknown"),
-    "difficulty": ("easy", "med", "hard"),
-    "type": ("anticipation", "counterfactual", "descriptive", "planning", "hypothetical"),
-    "Camera": ("Fixed", "Moving"),
-    "visibility": ("visible", "occluded"),
-}
+def value_order() -> dict[str, tuple[str, ...]]:
+    """Per strata column, the order its values are shown in: the task specs' ``value_order``."""
+    out: dict[str, tuple[str, ...]] = {}
+    for spec in BENCHMARKS.values():
+        for col, values in getattr(spec, "value_order", ()):
+            out.setdefault(col, tuple(values))
+    return out
 
 
 def sub_headlines() -> tuple[str, ...]:
@@ -414,7 +414,7 @@ def breakdowns(runs: Sequence["RunView"], headline: Column | None) -> list[Break
     cols = sorted(appearance, key=lambda c: (_order_index(c, breakdown_order()), appearance.index(c)))
     out = []
     for col in cols:
-        order = VALUE_ORDER.get(col, ())
+        order = value_order().get(col, ())
         vals = sorted(values[col], key=lambda v: (_order_index(v, order), v.lower()))
         rows = []
         chances = []

@@ -22,9 +22,8 @@ from pjbench.reports.describe import (  # noqa: F401  (re-exported: the run card
 )
 from pjbench.reports.plots import ForestEntry, forest_plot, histogram
 from pjbench.reports.runs import NO_ITEMS, Run, is_qa, load_run  # noqa: F401 (NO_ITEMS, load_run: re-exported)
-# noqa below: VALUE_ORDER, metric_cell, pair_differences, reference_values are re-exported for other modules
+# noqa below: metric_cell, pair_differences, reference_values are re-exported for other modules
 from pjbench.reports.tables import (  # noqa: F401
-    VALUE_ORDER,
     LeaderRow,
     RunView,
     Section,

@@ -4,28 +4,52 @@ from click.testing import CliRunner
 
 from pjbench.benchmarks.api import demo, offline_models
 from pjbench.benchmarks.cli import main
+from pjbench.benchmarks.demo import demo_specs, summary
 from pjbench.benchmarks.results import load_results
 
 
 def test_demo_end_to_end_tiny(tmp_path):
     out = tmp_path / "demo"
-    # 96 frames at 12 fps -> 48 frames at 6 fps: exactly one 48-frame window per video
-    report = demo(out, scale=0.25, n_boot=200, workers=0, progress=False,
-                  synth_kwargs={"resolution": 64, "n_frames": 96})
+    kw = dict(scale=0.25, n_boot=200, workers=0, progress=False)
+    lines = []
+    report = demo(out, echo=lines.append, **kw)
     assert report == out / "report.html" and report.is_file()
     html = report.read_text()
-    models = offline_models()
-    assert set(models) >= {"vjepa2-tiny-random", "pixel-copy-last", "pixel-linear"}
-    for name in models:
-        results = load_results(out / "runs" / name)
-        assert results.task["n_scored"] == results.task["n_items"]
+    # every benchmark of the leaderboard has runs: no empty benchmark column
+    surprise = offline_models()
+    assert set(surprise) >= {"vjepa2-tiny-random", "pixel-copy-last", "pixel-linear"}
+    for name in surprise:
+        results = load_results(out / "runs" / "intphys2" / name)
+        assert results.task["n_scored"] == results.task["n_items"] and results.task["split"] == "Main"
         assert results.protocol["context_selection"]["rule"] == "dev"
         assert name in html
+    for task, metric in (("mvpbench", "pair_accuracy"), ("causalvqa", "paired_accuracy")):
+        for name in ("pixel-patches", "vjepa2-tiny-random"):
+            results = load_results(out / "runs" / task / name)
+            assert results.protocol["readout"] == "probe"
+            head, control = results.metric(metric), results.metric(f"control_video_blind/{metric}")
+            assert head is not None and head.value is not None and control is not None and head.n > 0
+            assert results.data["source"] == "synthetic"
+    for title in ("IntPhys 2", "MVPBench", "CausalVQA"):
+        assert title in html
     assert "http://" not in html and "https://" not in html
-    # running again reuses the suite and every finished item
-    report2 = demo(out, scale=0.25, n_boot=200, workers=0, progress=False, synth_kwargs={"resolution": 64, "n_frames": 96})
-    assert report2 == report
-    assert load_results(out / "runs" / "pixel-linear").task["n_from_previous_run"] > 0
+    assert any("MVPBench (probe)" in line for line in lines) and lines[-1].startswith("[5/5] report")
+    # the text summary: one table per benchmark, the probe ones with their video-blind control
+    text = "\n".join(summary(out))
+    assert "IntPhys 2 (Main): pairwise accuracy (avg)" in text and "occluded" in text
+    assert "MVPBench (full): pair accuracy" in text and "CausalVQA (debug): paired accuracy" in text
+    assert text.count("video-blind control") == 2
+    # running again reuses the suites and every finished item
+    assert demo(out, **kw) == report
+    assert load_results(out / "runs" / "intphys2" / "pixel-linear").task["n_from_previous_run"] > 0
+
+
+def test_demo_benchmark_choice_and_refusals(tmp_path):
+    res = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "d"), "-b", "nope", "-q"])
+    assert res.exit_code == 1 and "no demo for nope" in res.output and "Traceback" not in res.output
+    specs = [sp.name for sp in demo_specs()]
+    assert specs[:3] == ["intphys2", "mvpbench", "causalvqa"]  # from the task specs, in registry order
+    assert "intphys2019" not in specs  # no demo plan, no synthetic writer
 
 
 def test_synth_and_validate_commands(tmp_path):

@@ -148,7 +148,8 @@ def test_shard_outcome_counts_and_resume(tiny_suite, tmp_path):
     (["--nodes", "2"], "--nodes and --wait need --slurm-partition"),
     (["--shard", "0/2", "--slurm-partition", "p", "--nodes", "1"], "use one of --shard"),
     (["--shard", "2/2"], "need 0 <= i < N"),
-    (["--shard", "0/2", "--task", "mvpbench"], "for surprise tasks"),
+    # probe runs shard too (tests/test_probe_shards.py); the model's readouts are still checked first
+    (["--shard", "0/2", "--task", "mvpbench"], "task mvpbench needs features"),
     (["--slurm-partition", "p"], "needs --nodes"),
 ])
 def test_scale_out_options_are_checked_before_any_work(tiny_suite, tmp_path, extra, message):
