@@ -10,7 +10,10 @@ from pjbench.benchmarks.results import load_results
 
 def test_demo_end_to_end_tiny(tmp_path):
     out = tmp_path / "demo"
-    kw = dict(scale=0.25, n_boot=200, workers=0, progress=False)
+    # smaller than the demo's own settings (96-frame IntPhys 2 videos: one window each; a 3-fold, 3-epoch probe)
+    kw = dict(scale=0.25, n_boot=200, workers=0, progress=False, synth_kwargs={"intphys2": {"n_frames": 96}},
+              readout_options={"probe": {"folds": 3, "n_frames": 4, "pooled_grid": (2, 2, 2),
+                                         "grid": {"lr": [1e-3], "weight_decay": [0.01], "epochs": [3]}}})
     lines = []
     report = demo(out, echo=lines.append, **kw)
     assert report == out / "report.html" and report.is_file()
