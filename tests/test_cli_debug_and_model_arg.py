@@ -133,3 +133,17 @@ def test_malformed_model_arg_is_a_usage_error(tiny_suite, tmp_path, bad):
     assert "Traceback" not in res.output
     assert "Invalid value for '--model-arg'" in res.output and f"expected KEY=VALUE, got {bad!r}" in res.output
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a --model-arg value of the wrong type (seed=abc, layer=abc) is passed "
+                   "unchecked by benchmarks/registry.py:157 (Registry.build) to the factory, where int() / "
+                   "torch.manual_seed raise a bare ValueError (encoders/vjepa2_hf.py:357 and :153); user_errors "
+                   "catches only PjbenchError/OSError, so the CLI dies with a traceback instead of one Error: line")
+@pytest.mark.parametrize("arg", ["seed=abc", "layer=abc"])
+def test_model_arg_value_of_the_wrong_type_is_one_error_line(tiny_suite, tmp_path, arg):
+    res = CliRunner().invoke(main, ["eval", "-m", "vjepa2-tiny-random", "--model-arg", arg, "--data-root",
+                                    str(tiny_suite), "--out", str(tmp_path / "r"), *FAST])
+    assert res.exit_code == 1
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    lines = [x for x in res.output.splitlines() if x.startswith("Error: ")]
+    assert len(lines) == 1 and arg.split("=")[0] in lines[0], res.output

@@ -66,11 +66,25 @@ def test_dev_split_named_explicitly_is_recorded(tiny_suite, tmp_path):
     assert chosen["protocol"]["threshold"]["source"] == "Main"
 
 
-def test_naming_the_reported_split_as_dev_split_is_refused(tiny_suite, tmp_path):
-    res = _eval(tiny_suite, tmp_path / "r", "--split", "Main", "--dev-split", "Main")
+def test_heldout_with_debug_named_as_dev_split_takes_its_threshold_from_debug(tiny_suite, tmp_path):
+    _, res = _ok(tiny_suite, tmp_path / "ho", "--split", "HeldOut", "--dev-split", "Debug")  # default: Main
+    assert res["task"]["dev_split"] == "Debug" and res["task"]["n_dev_items"] == len(_rows(tiny_suite, "Debug"))
+    assert res["protocol"]["context_selection"]["dev_split"] == "Debug"
+    assert res["protocol"]["threshold"]["source"] == "Debug"
+
+
+@pytest.mark.parametrize("split", ["Main", "Debug", "HeldOut"])
+def test_naming_the_reported_split_as_dev_split_is_refused(tiny_suite, tmp_path, split):
+    res = _eval(tiny_suite, tmp_path / "r", "--split", split, "--dev-split", split)
     assert res.exit_code == 1 and "Traceback" not in res.output
-    assert "Error: --dev-split Main is the reported split" in res.output
+    assert f"Error: --dev-split {split} is the reported split" in res.output
     assert not (tmp_path / "r" / "results.json").exists()
+
+
+def test_unknown_dev_split_is_refused(tiny_suite, tmp_path):
+    res = _eval(tiny_suite, tmp_path / "r", "--split", "Main", "--dev-split", "Validation")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "Error:" in res.output and "Validation" in res.output
 
 
 # -- --limit: the dev split is scored in full ----------------------------------------------------------------

@@ -177,3 +177,21 @@ def test_test_split_trains_on_debug_and_writes_one_submission_line_per_question(
         for k in (1, 2):
             assert isinstance(line[f"answer{k}"], int) and 1 <= line[f"answer{k}"] <= 5
             assert line[f"answer{k}"] == _option_number(row[f"choices{k}"], pred[f"{line['qid']}/{k}"])
+
+
+def test_limited_test_run_trains_on_all_of_debug_and_writes_a_partial_submission(cvqa_root, tmp_path):
+    out = tmp_path / "lim"
+    res = CliRunner().invoke(main, ["eval", "-m", "pixel-patches", "--task", "causalvqa", "--split", "test",
+                                    "--limit", "2", "--data-root", str(cvqa_root), "--out", str(out),
+                                    "--folds", str(FOLDS), *PROBE])
+    assert res.exit_code == 0, res.output
+    results, items = _read_run(out)
+    n_debug = 2 * len(_csv(cvqa_root, "debug"))
+    t = results["task"]
+    assert t["limit"] == 2 and t["n_items"] == 2 * len(_csv(cvqa_root, "test"))
+    assert len({r["pair_id"] for r in items}) == 2 and len(items) == 4
+    assert t["n_dev_items"] == t["n_dev_scored"] == n_debug  # the training split is not limited
+    assert not (out / "submission.jsonl").exists() and "submission" not in results["files"]
+    assert results["files"]["submission_partial"] == "submission.partial.jsonl"
+    lines = [json.loads(x) for x in (out / "submission.partial.jsonl").read_text().splitlines()]
+    assert sorted(x["qid"] for x in lines) == sorted({r["pair_id"] for r in items})
