@@ -48,20 +48,25 @@ def item_kind(task: str) -> str | None:
     return spec.item_kind if spec else None
 
 
+def debug_on() -> bool:
+    """``PJBENCH_DEBUG`` set to anything but empty, ``0``, ``false``, ``no`` or ``off``: show tracebacks."""
+    return os.environ.get("PJBENCH_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 def user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except PjbenchError as exc:
-            if os.environ.get("PJBENCH_DEBUG"):
+            if debug_on():
                 raise
             from pjbench.benchmarks.safe_text import clean
 
             raise click.ClickException(clean(str(exc))) from None
         except OSError as exc:
             message = os_error_message(exc)
-            if message is None or os.environ.get("PJBENCH_DEBUG"):
+            if message is None or debug_on():
                 raise
             from pjbench.benchmarks.safe_text import clean
 

@@ -130,6 +130,7 @@ def run_readout(readout: str, model: str, task: str, data_root: str | os.PathLik
         if declared:  # before anything is loaded; the built model's own readouts are checked again by the runner
             check_model_readouts(model, declared, task, readout, need=r.model_needs)
         MODELS.check_args(model, dict(options.get("model_args") or {}))  # a typo fails before the data is read
+        MODELS.check_arg_types(model, dict(options.get("model_args") or {}))
     return r.run(model, task, data_root, out, **options)
 
 

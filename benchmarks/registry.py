@@ -150,12 +150,52 @@ class Registry(Generic[T]):
                 f"{self.kind} {name} does not take the argument(s) {', '.join(hints)}; it accepts: "
                 + (", ".join(accepted) if accepted else "no extra arguments"))
 
+    def check_arg_types(self, name: str, kwargs: dict[str, Any]) -> None:
+        """Refuse a value whose type cannot be what the factory's parameter is: an ``int`` / ``float`` /
+        ``bool`` parameter (from its default value, else its annotation) given anything else, e.g.
+        ``--model-arg seed=abc`` (JSON values arrive typed: ``seed=3`` is an int, ``seed=abc`` a string)."""
+        entry = self.get(name)
+        try:
+            params = inspect.signature(entry.load()).parameters
+        except (TypeError, ValueError):
+            return
+        for key, value in kwargs.items():
+            p = params.get(key)
+            if p is None or value is None:
+                continue
+            want = _expected_type(p)
+            if want is None:
+                continue
+            ok = (isinstance(value, bool) if want is bool else
+                  isinstance(value, (int, float)) and not isinstance(value, bool) if want is float else
+                  isinstance(value, int) and not isinstance(value, bool))
+            if not ok:
+                raise PjbenchError(f"{self.kind} {name}: --model-arg {key}={value!r} is a {type(value).__name__}; "
+                                   f"{key} takes a{'n' if want is int else ''} {want.__name__} (e.g. {key}=3)"
+                                   if want is not bool else
+                                   f"{self.kind} {name}: --model-arg {key}={value!r}: {key} takes true or false")
+
     def build(self, name: str, **kwargs: Any) -> T:
         entry = self.get(name)
         given = {k: v for k, v in kwargs.items() if v is not None}
         self.check_args(name, {k: v for k, v in given.items() if k not in RESERVED_ARGS})
+        self.check_arg_types(name, {k: v for k, v in given.items() if k not in RESERVED_ARGS})
         return entry.load()(**{**entry.defaults, **given})
 
     def __contains__(self, name: object) -> bool:
         self._load_plugins()
         return name in self._entries
+
+
+def _expected_type(p: inspect.Parameter) -> type | None:
+    """``int``, ``float`` or ``bool`` when parameter ``p`` can only be that (default value, else annotation
+    such as ``"int | None"``); ``None`` when it can be anything else too."""
+    if p.default is not inspect.Parameter.empty and p.default is not None:
+        return type(p.default) if type(p.default) in (int, float, bool) else None
+    ann = p.annotation
+    if ann is inspect.Parameter.empty:
+        return None
+    text = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+    words = {w.strip() for w in text.replace("Optional[", "").replace("]", "").split("|")}
+    words.discard("None")
+    return {"int": int, "float": float, "bool": bool}.get(next(iter(words))) if len(words) == 1 else None

@@ -50,6 +50,14 @@ def test_user_error_is_one_error_line_without_debug(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("off", ["0", "false", "no", ""])
+def test_pjbench_debug_off_values_keep_the_one_line_error(tmp_path, off):
+    data = _not_a_dataset(tmp_path)
+    res = CliRunner().invoke(main, ["eval", "-m", "pixel-copy-last", "--data-root", str(data),
+                                    "--out", str(tmp_path / "run")], env={"PJBENCH_DEBUG": off})
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and "Traceback" not in res.output
+
+
 def test_user_error_raises_pjbench_error_with_debug(tmp_path):
     data = _not_a_dataset(tmp_path)
     res = CliRunner().invoke(main, ["eval", "-m", "pixel-copy-last", "--data-root", str(data),
@@ -135,10 +143,7 @@ def test_malformed_model_arg_is_a_usage_error(tiny_suite, tmp_path, bad):
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a --model-arg value of the wrong type (seed=abc, layer=abc) is passed "
-                   "unchecked by benchmarks/registry.py:157 (Registry.build) to the factory, where int() / "
-                   "torch.manual_seed raise a bare ValueError (encoders/vjepa2_hf.py:357 and :153); user_errors "
-                   "catches only PjbenchError/OSError, so the CLI dies with a traceback instead of one Error: line")
+# a --model-arg value of the wrong type is refused from the factory signature before anything is built
 @pytest.mark.parametrize("arg", ["seed=abc", "layer=abc"])
 def test_model_arg_value_of_the_wrong_type_is_one_error_line(tiny_suite, tmp_path, arg):
     res = CliRunner().invoke(main, ["eval", "-m", "vjepa2-tiny-random", "--model-arg", arg, "--data-root",

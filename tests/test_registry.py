@@ -85,3 +85,15 @@ def test_builtin_models_refuse_unknown_model_args():
         MODELS.build("pixel-copy-last", layer=-4)
     # entries that share a factory fix some of its arguments: those are not offered to the user
     assert "variant" not in MODELS.accepted_args("vjepa2-vitl") and "variant" in MODELS.accepted_args("vjepa2")
+
+
+def test_model_arg_types_are_checked_against_the_factory_signature():
+    from pjbench.benchmarks.errors import PjbenchError
+    from pjbench.encoders.registry import MODELS
+
+    MODELS.check_arg_types("vjepa2-tiny-random", {"seed": 3, "layer": -2, "allow_pickle": True})
+    for bad, words in (({"seed": "abc"}, "seed takes an int"), ({"layer": 1.5}, "layer takes an int"),
+                       ({"allow_pickle": "yes"}, "allow_pickle takes true or false"), ({"seed": True}, "seed takes")):
+        with pytest.raises(PjbenchError, match=words):
+            MODELS.check_arg_types("vjepa2-tiny-random", bad)
+    MODELS.check_arg_types("vjepa2-tiny-random", {"context_encoder": "encoder"})  # str | None: anything goes
