@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from pjbench.benchmarks.compare import compare_outcomes, pair_outcomes
 from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.protocol import AS_PUBLISHED, CORRECTED, DEVIATIONS, Protocol, one_deviation
-from pjbench.benchmarks.results import atomic_write_text, dumps, load_items, load_results
+from pjbench.benchmarks.results import atomic_write_text, dumps, load_items
 
 ABLATION_FILE = "ablation.json"
 ABLATION_MD = "ablation.md"
@@ -112,7 +112,7 @@ def _plans() -> list[tuple[str, Protocol, str]]:
     return rows
 
 
-def ablate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *, task: str = "intphys2",
+def ablate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *, task: str | None = None,
            deviations: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0, command: str | None = None,
            **eval_kwargs: Any) -> tuple[Ablation, Path]:
     """Score ``model`` under every protocol of the ablation (``deviations``: a subset of the
@@ -121,9 +121,10 @@ def ablate(model: str, data_root: str | os.PathLike, out: str | os.PathLike, *, 
     :func:`pjbench.benchmarks.runner.evaluate` call (checkpoint, split, window, model_args, ...).
     Returns ``(Ablation, path of ablation.json)``."""
     from pjbench.benchmarks.runner import evaluate
-    from pjbench.benchmarks.tasks import TASKS
+    from pjbench.benchmarks.tasks import TASKS, default_task
 
-    if TASKS.get(task).info.get("readout") != "surprise":
+    task = task or default_task()
+    if TASKS.spec(task).item_kind != "surprise_pairs":
         raise PjbenchError(f"ablate compares surprise protocols; task {task} is not a surprise task")
     unknown = sorted(set(deviations or ()) - set(DEVIATIONS))
     if unknown:

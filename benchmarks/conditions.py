@@ -55,17 +55,17 @@ class ModelProtocol:
         return f"{self.model}: {self.window}-frame windows at {self.sampling()}, {self.resolution} px square"
 
 
-def model_protocol(model: str | None = None, task: str = "intphys2", *, window: int | None = None,
+def model_protocol(model: str | None = None, task: str | None = None, *, window: int | None = None,
                    frame_step: int | None = None, n_frames: int | None = None) -> ModelProtocol:
     """The protocol eval would run ``model`` with on ``task`` (``model=None``: the task's reference model,
     ``reference_model`` in the task registry). ``window``/``frame_step``/``n_frames`` as eval's ``--window``/
     ``--frame-step`` (surprise) and ``--frames`` (probe, default 16).
     Read from the model registry's metadata (nothing is loaded); a plugin that declares no frames, resolution
     or frame sampling is built without a checkpoint to read its preprocessing."""
-    from pjbench.benchmarks.tasks import TASKS
+    from pjbench.benchmarks.tasks import TASKS, default_task
     from pjbench.encoders.registry import MODELS
 
-    tinfo = TASKS.get(task).info
+    tinfo = TASKS.get(task or default_task()).info
     model = model or tinfo.get("reference_model") or "vjepa2"
     info = MODELS.get(model).info
     if not all(k in info for k in ("resolution", "frames")) or not {"sample_fps", "frame_step"} & set(info):

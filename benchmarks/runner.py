@@ -207,7 +207,7 @@ def evaluate(
     data_root: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    task: str = "intphys2",
+    task: str | None = None,
     split: str | None = None,
     checkpoint: str | None = None,
     limit: int | None = None,
@@ -263,6 +263,10 @@ def evaluate(
     Returns ``(results, path to results.json)``.
     """
     out = Path(out)
+    if task is None:
+        from pjbench.benchmarks.tasks import default_task
+
+        task = default_task()
     plan = make_plan(model, data_root, out, task=task, split=split, checkpoint=checkpoint, limit=limit,
                  batch_size=batch_size, device=device, seed=seed, context=context, frame_step=frame_step,
                  window=window, stride=stride, contexts=contexts, max_context_mode=max_context_mode,

@@ -14,8 +14,8 @@ from pjbench.benchmarks.cache import FeatureCache, video_fingerprint
 from pjbench.benchmarks.errors import PjbenchError, VideoError
 from pjbench.benchmarks.rundir import RUN_CONFIG_FILE, default_workers
 from pjbench.benchmarks.results import dumps, read_jsonl
-from pjbench.benchmarks.surprise_plan import PLAN_DEFAULTS, make_plan, plan_kwargs, plan_store
-from pjbench.benchmarks.tasks import TASKS, VideoItem
+from pjbench.benchmarks.surprise_plan import make_plan, plan_kwargs, plan_store
+from pjbench.benchmarks.tasks import TASKS, VideoItem, default_task
 from pjbench.benchmarks.video import frame_times, timestamp_targets
 from pjbench.encoders.base import Preprocessing
 from pjbench.probes.surprise import plan_surprise
@@ -86,7 +86,7 @@ def plan_eval(model: str, data_root: str | os.PathLike, out: str | os.PathLike |
     computation, and its result is discarded."""
     from pjbench.benchmarks import distributed as dist
 
-    task = kwargs.get("task", PLAN_DEFAULTS["task"])
+    task = kwargs.get("task") or default_task()
     readout = TASKS.get(task).info.get("readout")
     if readout != "surprise":
         raise PjbenchError(f"--dry-run plans surprise tasks; task {task} is scored by a {readout} readout")

@@ -72,7 +72,11 @@ def make_plan(model: str, data_root: str | os.PathLike, out: Path | None, *, tas
           dtype: str | None = None, compile: bool = False, computes: bool = True,
           protocol: str | Protocol = "corrected") -> RunPlan:
     """``computes=False``: this process runs no forward pass (a merge), so the dtype is not checked against
-    the device (the shards ran it elsewhere) and nothing is compiled."""
+    the device (the shards ran it elsewhere) and nothing is compiled. ``task=None``: the default task."""
+    if task is None:
+        from pjbench.benchmarks.tasks import default_task
+
+        task = default_task()
     t0 = time.time()
     if overwrite not in OVERWRITE_MODES:
         raise PjbenchError(f"--overwrite must be one of {', '.join(OVERWRITE_MODES)}")
@@ -200,7 +204,7 @@ def plan_store(plan: RunPlan, create: bool = True) -> CacheStore:
 
 
 PLAN_DEFAULTS: dict[str, Any] = dict(
-    task="intphys2", split=None, checkpoint=None, limit=None, batch_size=8, device="cpu", seed=0, context=None,
+    task=None, split=None, checkpoint=None, limit=None, batch_size=8, device="cpu", seed=0, context=None,
     frame_step=None, window=None, stride=None, contexts=None, max_context_mode=None, dev_split=None, n_boot=1000,
     cache=True, cache_dir=None, model_args=None, dtype=None, compile=False, protocol="corrected",
 )

@@ -17,6 +17,7 @@ from pathlib import Path
 from pjbench.benchmarks.results import atomic_write_text
 from pjbench.reports import format as fmt
 from pjbench.reports import trust
+from pjbench.reports.catalog import BENCHMARKS, MACRO_TASKS
 from pjbench.reports.overview import Board, BoardCell
 
 CSV_FIELDS = ("model", "kind", "checkpoint", "benchmark", "task", "split", "metric", "aggregation", "value", "ci_low",
@@ -58,8 +59,8 @@ def board_records(board: Board) -> dict:
     return {"columns": cols, "rows": rows, "published_references": refs,
             "published_references_note": NOT_COMPARABLE if board.synthetic else
             "other protocols; not measured here, not ranked", "significance_test": board.test_text,
-            "macro": "mean of the IntPhys 2, MVPBench and CausalVQA headline values; CI combines the three CIs "
-                     "as independent normal errors"}
+            "macro": f"mean of the {', '.join(BENCHMARKS[t].title for t in MACRO_TASKS)} headline values; CI "
+                     "combines their CIs as independent normal errors"}
 
 
 def to_json(board: Board) -> str:
