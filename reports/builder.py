@@ -61,9 +61,23 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def runs_below(folder: Path, depth: int = 2) -> list[Path]:
+    """Run directories (holding ``results.json``) under ``folder``, up to ``depth`` levels down (``demo/runs``
+    holds ``<task>/<model>/``), sorted; hidden folders (``.shards``, ``.partial``) are not searched."""
+    found: list[Path] = []
+    for p in sorted(folder.iterdir()):
+        if not p.is_dir() or p.name.startswith("."):
+            continue
+        if (p / "results.json").is_file():
+            found.append(p)
+        elif depth > 1:
+            found.extend(runs_below(p, depth - 1))
+    return found
+
+
 def expand_run_dirs(run_dirs: Sequence[str | os.PathLike]) -> list[Path]:
     """Run directories from the arguments: a glob pattern (quoted, so the shell left it) expands to its
-    matches, and a folder without ``results.json`` whose sub-folders have one (``demo/runs``) to those."""
+    matches, and a folder without ``results.json`` to the runs below it (:func:`runs_below`: ``demo/runs``)."""
     out: list[Path] = []
     for d in run_dirs:
         text = os.fspath(d)
@@ -80,8 +94,7 @@ def expand_run_dirs(run_dirs: Sequence[str | os.PathLike]) -> list[Path]:
                                   stacklevel=2)
             if not out:
                 raise PjbenchError(f"{text}: the pattern matches no finished run directory")
-        elif path.is_dir() and not (path / "results.json").is_file() and \
-                (subs := sorted(p for p in path.iterdir() if (p / "results.json").is_file())):
+        elif path.is_dir() and not (path / "results.json").is_file() and (subs := runs_below(path)):
             out.extend(subs)
         else:
             out.append(path)

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{runs}: no such folder; run `pjbench demo --out {args.demo_dir}` first", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        html = build_report([runs], Path(tmp) / "report.html", title="pjbench demo: synthetic IntPhys 2 suite",
+        html = build_report([runs], Path(tmp) / "report.html", title="pjbench demo: synthetic IntPhys 2, MVPBench, CausalVQA suites",
                             exports=False)
         png = screenshot(html, args.out, width=args.width, height=args.height)
     try:  # a palette PNG is a fraction of the size and looks the same for a flat page

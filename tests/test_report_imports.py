@@ -64,3 +64,14 @@ def test_building_a_report_imports_only_results_code_and_task_specs(tiny_suite, 
     assert {"pjbench.intphys2.spec", "pjbench.mvpbench.spec", "pjbench.causalvqa.spec"} <= mods  # the specs are read
     html = (tmp_path / "r.html").read_text()
     assert "MVPBench" in html and "CausalVQA" in html and "IntPhys 2" in html
+
+
+def test_a_folder_of_runs_is_searched_two_levels_down(tmp_path):
+    from pjbench.reports.builder import expand_run_dirs
+
+    for rel in ("runs/intphys2/a", "runs/intphys2/b", "runs/mvpbench/a", "runs/x/.shards/0-of-2", "runs/x/y/z/deep"):
+        (tmp_path / rel).mkdir(parents=True)
+        (tmp_path / rel / "results.json").write_text("{}")
+    (tmp_path / "runs" / "empty").mkdir()
+    found = [p.relative_to(tmp_path).as_posix() for p in expand_run_dirs([tmp_path / "runs"])]
+    assert found == ["runs/intphys2/a", "runs/intphys2/b", "runs/mvpbench/a"]  # demo layout; no hidden, no deeper
