@@ -63,7 +63,7 @@ def sample_times(duration_s: float, sampling: FrameSampling) -> list[float]:
         step = duration_s / sampling.n_frames
         times = [(i + 0.5) * step for i in range(sampling.n_frames)]
     else:
-        n = max(1, int(np.floor(duration_s * sampling.fps + 1e-9)))
+        n = max(1, int(np.ceil(duration_s * sampling.fps - 1e-9)))  # every i / fps strictly inside the video
         times = [i / sampling.fps for i in range(n)]
     if sampling.max_frames is not None:
         times = times[: sampling.max_frames]
