@@ -17,7 +17,11 @@ FAST = dict(window=16, n_boot=200, progress=False, workers=0)
 @pytest.fixture(scope="module")
 def copy_last_run(tiny_suite, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "copy-last"
-    results, path = evaluate("pixel-copy-last", tiny_suite, out, **FAST)
+    # its own empty feature cache: a module fixture runs before the per-test cache fixture, and the session
+    # cache may hold these videos from another module's runs (then every item's origin would be "cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PJBENCH_CACHE", str(tmp_path_factory.mktemp("copy-last-cache")))
+        results, path = evaluate("pixel-copy-last", tiny_suite, out, **FAST)
     return results, out
 
 
