@@ -21,7 +21,14 @@ from pjbench.benchmarks.errors import PjbenchError
 @click.option("--task", "-t", default=default_task_name, show_default=DEFAULT_TASK_TEXT, help="Registered task name.")
 @click.option("--readout", default=None,
               help="How the model is read out: surprise, probe, answers (an answer file: --predictions; --model names "
-                   "the model) or a plugin's. Default: the task's (`pjbench list`).")
+                   "the model), vlm (a video-language model answers with the official prompt) or a plugin's. Default: "
+                   "vlm for a video-language model (openai:NAME, or `generate` in `pjbench list`), else the task's.")
+@click.option("--base-url", default=None,
+              help="--model openai:NAME: the OpenAI-compatible server (vLLM, SGLang, an API), e.g. http://127.0.0.1:8000/v1.")
+@click.option("--api-key-env", default=None,
+              help="--model openai:NAME: environment variable holding the API key (default OPENAI_API_KEY; never stored).")
+@click.option("--max-concurrency", type=click.IntRange(min=1), default=None,
+              help="--model openai:NAME: requests in flight at once (default 4).")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="--readout answers: the model's answer file (JSONL/CSV, as for `pjbench score`).")
 @click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -102,6 +109,30 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
 
     if not data_root.is_dir():
         raise PjbenchError(f"--data-root {data_root}: no such directory")
+    vlm_opts = {k: scale.pop(k) for k in ("base_url", "api_key_env", "max_concurrency")}
+    if readout == "vlm" or (readout is None and predictions is None and _is_answerer(model)):
+        if scale.get("shard") or scale.get("slurm_partition"):
+            raise PjbenchError("--shard / --slurm-partition: the vlm readout runs in one process here (an "
+                               "openai:NAME server scales it: raise --max-concurrency)")
+        results, path = evaluate(model, data_root, out, task=task, readout="vlm", split=split, limit=limit,
+                                 seed=seed, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
+                                 batch_size=batch_size if isinstance(batch_size, int) else None,
+                                 cache=not no_cache, cache_dir=cache_dir, device=device, checkpoint=checkpoint,
+                                 model_args=model_args, **vlm_opts)
+        echo_qa_headline(results)
+        answers = results.task.get("answers") or {}
+        click.echo(f"parsers: headline read by {answers.get('parser')}; unparseable "
+                   + ", ".join(f"{p} {n}" for p, n in (answers.get("unparseable") or {}).items())
+                   + "; read differently from it: "
+                   + (", ".join(f"{p} {n}" for p, n in (answers.get("parser_disagreements") or {}).items()) or "-"))
+        t = results.task
+        click.echo(f"{t['n_computed']} of {t['n_scored'] + len(t.get('skipped') or [])} answers generated; "
+                   f"{t['n_from_cache']} served from the response cache")
+        click.echo(f"results: {path}")
+        return
+    given = [f"--{k.replace('_', '-')}" for k, v in vlm_opts.items() if v]
+    if given:
+        raise PjbenchError(f"{', '.join(given)}: options of the vlm readout (--model openai:NAME)")
     if readout == "answers" or predictions is not None:
         if scale.get("shard") or scale.get("slurm_partition"):
             raise PjbenchError("--shard / --slurm-partition: an answer file is scored in one process (the answers "
@@ -134,6 +165,12 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
             click.echo(f"{key}: {Path(out) / rel}")
         return
     _echo_surprise_results(results, path, out)
+
+
+def _is_answerer(model: str) -> bool:
+    from pjbench.encoders.answerers import is_answerer
+
+    return is_answerer(model)
 
 
 def _eval_answers(model, task, readout, predictions, data_root, split, out, n_boot, seed, overwrite) -> None:

@@ -80,6 +80,7 @@ PROBE_OPTIONS = ("text_encoder", "folds", "n_frames", "pooled_grid", "controls",
                  "feature_memory_bytes")
 # sharded runs (--shard, torchrun, Slurm; see pjbench.benchmarks.distributed): what a shard takes
 SHARD_OPTIONS = ("shard", "merge", "barrier_timeout", "run_id")
+VLM_OPTIONS = ("batch_size", "base_url", "api_key_env", "max_concurrency")
 ANSWER_OPTIONS = ("predictions", "model_name", "task_options", "min_coverage", "allow_missing", "parser")
 
 READOUTS.add(Readout(
@@ -102,6 +103,14 @@ READOUTS.add(Readout(
     protocol_options=("min_coverage", "allow_missing", "parser"),
 ))
 
+READOUTS.add(Readout(
+    name="vlm", description="a video-language model answers with the benchmark's official prompt; official and "
+                            "strict parsers side by side; responses cached",
+    target="pjbench.benchmarks.readouts:run_vlm", item_kinds=("multiple_choice",), model_needs="generate",
+    options=("split", "seed", "n_boot", "overwrite", "progress", "limit", "device", "model_args", "checkpoint",
+             "cache", "cache_dir", *VLM_OPTIONS),
+    protocol_options=(),
+))
 
 def readouts_for(item_kind: str) -> list[str]:
     """Names of the registered readouts that read items of ``item_kind``."""
@@ -123,7 +132,7 @@ def run_readout(readout: str, model: str, task: str, data_root: str | os.PathLik
     if wrong:
         flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
         raise PjbenchError(f"{flags}: not an option of the {readout} readout (task {task})")
-    if r.model_needs is not None:
+    if r.model_needs is not None and not model.startswith("openai:"):  # openai:NAME: served, not registered
         from pjbench.encoders.registry import MODELS
 
         declared = MODELS.get(model).info.get("readouts")
@@ -163,3 +172,9 @@ def run_answers(model: str, task: str, data_root: str | os.PathLike, out: str | 
     options.setdefault("model_name", model)
     options.pop("progress", None)
     return score(task, data_root, predictions, out, **options)
+
+
+def run_vlm(model: str, task: str, data_root: str | os.PathLike, out: str | os.PathLike, **options: Any):
+    from pjbench.benchmarks.vlm_runner import evaluate_vlm
+
+    return evaluate_vlm(model, task, data_root, out, **options)

@@ -72,6 +72,8 @@ class ItemRecord:
     candidate_scores: QA tasks: the probe's score per candidate (empty for answer files).
     correct:  QA tasks: ``prediction == label`` (``None`` when the label is unknown).
     fold:     probe track: the cross-validation fold in which the item was held out.
+    response: the ``vlm`` readout: ``{system, prompt, text, parsed: {parser: index}, from_cache, meta}``
+              (the exact prompt, the raw response and each parser's reading); empty for other readouts.
     conditions: what preprocessing did to the video beyond the protocol's norm
               (:mod:`pjbench.benchmarks.conditions`): ``"non_square:crop 44%"`` (centre crop cut 44 % of the
               long side), ``"vfr"`` (variable frame rate, sampled by timestamp); empty for most items.
@@ -92,6 +94,7 @@ class ItemRecord:
     correct: bool | None = None
     fold: int | None = None
     conditions: list[str] = field(default_factory=list)
+    response: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -51,7 +51,7 @@ from pjbench.benchmarks.results import (
     write_jsonl,
     write_results,
 )
-from pjbench.benchmarks.tasks import TASKS, QAItem, QATask
+from pjbench.benchmarks.tasks import TASKS, QAItem, QATask, spec_of
 
 __all__ = ["ANSWER_KEYS", "ID_KEYS", "AnswerLine", "match_answers", "read_predictions", "score"]
 
@@ -245,9 +245,10 @@ def score(
     """
     t0, started_at = time.time(), utcnow()
     task_obj = TASKS.build(task, **(task_options or {}))
-    if getattr(task_obj, "readout", None) != "probe" or not isinstance(task_obj, QATask):
+    spec = spec_of(task)
+    if (spec is not None and spec.item_kind != "multiple_choice") or not isinstance(task_obj, QATask):
         raise PjbenchError(f"task {task} is not a multiple-choice task; answer files can be scored on "
-                           f"{', '.join(n for n in TASKS.names() if TASKS.get(n).info.get('readout') == 'probe')}")
+                           f"{', '.join(sp.name for sp in TASKS.specs() if sp.item_kind == 'multiple_choice')}")
     split = split or task_obj.default_split
     parser = parser or getattr(task_obj, "default_parser", "official")
     if parser not in _parsers(task_obj):

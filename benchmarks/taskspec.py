@@ -73,6 +73,8 @@ class TaskSpec:
     options: task constructor options the CLI may pass (e.g. ``videos_root``).
     demo: how ``pjbench demo`` runs it on its synthetic suite (``None``: not in the demo).
     value_order: per strata column, the order its values are shown in (others: alphabetical).
+    vlm_protocol: module of the official video-language model protocol (``chat_for(item)``, ``SAMPLING``,
+    ``GENERATION``), read by the ``vlm`` readout; ``None``: the benchmark has none.
     """
 
     name: str
@@ -101,6 +103,7 @@ class TaskSpec:
     macro_key: str | None = None  # the item strata column holding the combined macro stratum (default: the one column)
     demo: DemoPlan | None = None
     value_order: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    vlm_protocol: str | None = None
 
     def __post_init__(self) -> None:
         if self.item_kind not in ITEM_KINDS:

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from pjbench.encoders.answerer import Chat, FrameSampling, Generation
 
-__all__ = ["GENERATION", "POST_PROMPT", "SAMPLING", "SAMPLING_API", "chat", "user_text"]
+__all__ = ["GENERATION", "POST_PROMPT", "SAMPLING", "SAMPLING_API", "chat", "chat_for", "user_text"]
 
 POST_PROMPT = (
     "\nEven when unsure, **always** supply a best guess from the options A-E for Your Answer Letter. Please double "
@@ -47,3 +47,9 @@ def user_text(question: str, options: Sequence[str]) -> str:
 def chat(question: str, options: Sequence[str]) -> Chat:
     """The official chat: no system message; the video, then :func:`user_text`."""
     return Chat(user=user_text(question, options))
+
+
+def chat_for(item) -> Chat:
+    """The official chat of one asking (a :class:`~pjbench.benchmarks.tasks.QAItem`: ``<qid>/1`` carries
+    ``choices1``'s option texts in their order, ``<qid>/2`` those of ``choices2``)."""
+    return chat(item.question, item.candidates)

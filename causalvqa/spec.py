@@ -31,6 +31,7 @@ CAUSALVQA = TaskSpec(
         Reference("V-JEPA 2 + LLM (as reported)", 0.449, "Foss et al. 2025 (arXiv:2506.09943)"),
     ),
     in_overview_macro=True,
+    vlm_protocol="pjbench.causalvqa.prompts",
     demo=DemoPlan(data_dir="causalvqa", split="debug", readout="probe", models=("pixel-patches", "vjepa2-tiny-random"),
                   suite_scale=1.0),
 )

@@ -61,6 +61,15 @@ MODELS.register(
     **{**_PIXEL, "readouts": "features"},
 )
 
+# Video-language models (the `vlm` readout): entries declare readouts="generate" and build an Answerer
+# (pjbench.encoders.answerer); openai:NAME models are served over HTTP and need no entry.
+MODELS.register(
+    "answer-random",
+    "pjbench.encoders.answer_baselines:load_random_answerer",
+    "Baseline answerer: a seeded uniform choice among the listed options (the vlm readout's chance floor)",
+    checkpoint=None, readouts="generate", offline=True, baseline=True, params=0, sampling="4 frames (unused)",
+)
+
 # VideoMAE: 16 frames at 224 px, tubelet 2, patch 16; sampled at 6 fps like every surprise model here.
 _VIDEOMAE = dict(resolution=224, frames=16, sample_fps=6.0, frame_step=10, tubelet=2, patch=16, offline=False)
 for _name, _hf_id, _params, _readouts, _what in [

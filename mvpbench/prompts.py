@@ -13,7 +13,7 @@ from typing import Sequence
 
 from pjbench.encoders.answerer import Chat, FrameSampling, Generation
 
-__all__ = ["GENERATION", "POST_PROMPT", "SAMPLING", "chat", "user_text"]
+__all__ = ["GENERATION", "POST_PROMPT", "SAMPLING", "chat", "chat_for", "user_text"]
 
 POST_PROMPT = " \nEven when unsure, always answer with a single letter from A or B, format exactly like: 'Answer: A/B'."
 #: 16 frames uniformly over the video (the paper's open-model setting; Qwen2-VL max_pixels 151200,
@@ -35,3 +35,8 @@ def user_text(question: str, candidates: Sequence[str]) -> str:
 def chat(question: str, candidates: Sequence[str]) -> Chat:
     """The official chat: no system message; the video, then :func:`user_text`."""
     return Chat(user=user_text(question, candidates))
+
+
+def chat_for(item) -> Chat:
+    """The official chat of a :class:`~pjbench.benchmarks.tasks.QAItem` (its question and 2 candidates)."""
+    return chat(item.question, item.candidates)

@@ -30,4 +30,5 @@ MVPBENCH = TaskSpec(
     demo=DemoPlan(data_dir="MVPBench", split="full", readout="probe", models=("pixel-patches", "vjepa2-tiny-random"),
                   suite_scale=0.5),
     options=("videos_root",),
+    vlm_protocol="pjbench.mvpbench.prompts",
 )

@@ -5,7 +5,9 @@ import torch
 
 from pjbench.encoders import MODELS, ModelInfo, PredictiveEncoder, Preprocessing
 
-NAMES = MODELS.names()
+ALL = MODELS.names()
+ANSWERERS = [n for n in ALL if "generate" in str(MODELS.get(n).info.get("readouts")).split(",")]
+NAMES = [n for n in ALL if n not in ANSWERERS]  # encoders
 
 
 # hub-backed entries load a tiny save_pretrained checkpoint of their family (session fixtures in conftest.py)
@@ -35,6 +37,25 @@ def test_entry_declares_metadata(name):
     assert entry.description
     for key in ("resolution", "frames", "tubelet", "readouts"):
         assert key in entry.info, f"{name} does not declare {key}"
+
+
+@pytest.mark.parametrize("name", ANSWERERS)
+def test_answerer_contract(name):
+    import numpy as np
+
+    from pjbench.encoders.answerer import Answerer, AnswererInfo, AnswerResult, Chat, Clip, FrameSampling, Generation
+
+    entry = MODELS.get(name)
+    assert entry.description and "sampling" in entry.info
+    model = MODELS.build(name)
+    assert isinstance(model, Answerer) and isinstance(model.info, AnswererInfo)
+    assert isinstance(model.sampling, FrameSampling)
+    clip = Clip(np.zeros((2, 8, 8, 3), dtype=np.uint8), (0.0, 0.5))
+    reqs = [(clip, Chat(user="Question: q\nOption:\n(A) x\n(B) y\n")), (clip, Chat(user="no options here"))]
+    out = model.generate(reqs, Generation(max_new_tokens=8))
+    assert len(out) == 2 and all(isinstance(r, AnswerResult) for r in out)
+    assert all((r.text is None) != (r.error is None) for r in out)  # an answer or an error, never both
+    assert [r.text for r in out] == [r.text for r in model.generate(reqs, Generation(max_new_tokens=8))]
 
 
 @pytest.mark.parametrize("name", NAMES)

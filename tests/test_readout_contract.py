@@ -18,6 +18,7 @@ OPTIONS = {
     "surprise": lambda task: dict(window=16, workers=0, **({"split": "Debug"} if task == "intphys2" else {})),
     "probe": lambda task: dict(PROBE_FAST),
     "answers": lambda task: {},
+    "vlm": lambda task: {},
 }
 BUILTIN = [s.name for s in TASKS.specs() if s.name != "intphys2019"]  # intphys2019: PNG folders, covered elsewhere
 PAIRS = [(t, r) for t in BUILTIN for r in readouts_for(TASKS.spec(t).item_kind)]
@@ -42,7 +43,7 @@ def test_every_builtin_readout_is_paired_with_a_task():
 def test_each_task_readout_pair_writes_the_documented_schema(task, readout, releases, tmp_path):
     data = releases[task]
     options = OPTIONS[readout](task)
-    model = {"surprise": "pixel-linear", "probe": "pixel-patches", "answers": "always-a"}[readout]
+    model = {"surprise": "pixel-linear", "probe": "pixel-patches", "answers": "always-a", "vlm": "answer-random"}[readout]
     if readout == "answers":  # a model that always answers the first candidate
         items = TASKS.build(task).load(data, TASKS.spec(task).default_split)
         preds = tmp_path / "answers.jsonl"
@@ -59,7 +60,7 @@ def test_each_task_readout_pair_writes_the_documented_schema(task, readout, rele
 
 def test_a_readout_that_cannot_read_the_task_is_refused_naming_the_ones_that_can(releases, tmp_path):
     with pytest.raises(PjbenchError, match=r"readout surprise reads surprise_pairs items; task mvpbench has "
-                                           r"multiple_choice items \(readouts for it: answers, probe\)"):
+                                           r"multiple_choice items \(readouts for it: answers, probe, vlm\)"):
         evaluate("pixel-linear", releases["mvpbench"], tmp_path / "o", task="mvpbench", readout="surprise")
     with pytest.raises(PjbenchError, match="--window: not an option of the probe readout"):
         evaluate("pixel-patches", releases["mvpbench"], tmp_path / "o", task="mvpbench", window=16)

@@ -1,0 +1,230 @@
+"""The ``vlm`` readout: a video-language model answers each item with the benchmark's official prompt; the
+answers are read by every parser of the task; results in the common schema.
+
+For a multiple-choice task (MVPBench, CausalVQA) each item is one request: the frames of its video chosen by
+time under the model's frame sampling (else the benchmark's official one; :mod:`pjbench.benchmarks.clips`)
+and the official chat of the task's protocol module (``TaskSpec.vlm_protocol``: ``chat_for(item)``,
+``SAMPLING``, ``GENERATION``; greedy decoding). Responses come from the response cache
+(:mod:`pjbench.benchmarks.response_cache`) when present, so a re-run costs nothing and an interrupted run
+resumes; the rest are generated ``batch_size`` requests at a time and stored as they arrive.
+
+Dual scoring: the headline rows are read by the ``official`` parser (the official scorer, quirks included);
+every other parser of the task (``strict``, ``lenient``) gets the same rows under ``<parser>/<metric>``,
+and ``task.answers`` counts the unparseable answers per parser and the items each parser reads differently
+from the official one. Per-item records keep the exact prompt, the raw response and each parser's answer
+(``ItemRecord.response``). A video that cannot be decoded, or a request that failed after its retries, is a
+recorded skip naming the error (``task.skipped``); the other items of its pair leave the metrics with it
+(``task.left_out``), so every row covers complete pairs only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from tqdm.auto import tqdm
+
+from pjbench.benchmarks.cache import FeatureCache
+from pjbench.benchmarks.clips import decode_clip
+from pjbench.benchmarks.errors import PjbenchError, VideoError
+from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
+from pjbench.benchmarks.response_cache import ResponseCache
+from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, RunResults, task_conventions, write_jsonl, write_results
+from pjbench.benchmarks.rundir import prepare_out
+from pjbench.benchmarks.runlock import holding_out_lock
+from pjbench.benchmarks.tasks import TASKS, QAItem
+from pjbench.encoders.answerer import Chat, response_key
+from pjbench.encoders.answerers import build_answerer
+
+__all__ = ["evaluate_vlm"]
+
+
+def _protocol_module(task: str):
+    spec = TASKS.spec(task)
+    if spec.item_kind != "multiple_choice":
+        raise PjbenchError(f"the vlm readout reads multiple-choice items here; task {task} has {spec.item_kind} items")
+    if not spec.vlm_protocol:
+        raise PjbenchError(f"task {task} declares no video-language model protocol (TaskSpec.vlm_protocol)")
+    return importlib.import_module(spec.vlm_protocol)
+
+
+def _parse_all(task_obj: Any, text: str | None, item: QAItem) -> dict[str, int | None]:
+    parsers = tuple(getattr(task_obj, "parsers", ("official",)))
+    if not hasattr(task_obj, "parsers"):
+        return {"official": task_obj.parse_answer(text, item)}
+    return {p: task_obj.parse_answer(text, item, parser=p) for p in parsers}
+
+
+@holding_out_lock
+def evaluate_vlm(
+    model: str,
+    task: str,
+    data_root: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    split: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    n_boot: int = 1000,
+    overwrite: str = "only-missing",
+    progress: bool = True,
+    batch_size: int = 8,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    max_concurrency: int | None = None,
+    device: str = "cpu",
+    checkpoint: str | None = None,
+    model_args: dict[str, Any] | None = None,
+) -> tuple[RunResults, Path]:
+    """Answer ``task``/``split`` with the video-language model ``model`` (a registered ``generate`` model or
+    ``openai:NAME`` with ``base_url``); write ``results.json`` + ``items.jsonl`` to ``out``. Returns
+    ``(results, path)``. ``limit``: the first N items (whole pairs: a pair cut by the limit is left out)."""
+    t0, started_at = time.time(), utcnow()
+    proto = _protocol_module(task)
+    task_obj = TASKS.build(task)
+    split = split or task_obj.default_split
+    split = next((s for s in task_obj.splits if s.lower() == split.lower()), split)
+    if split not in task_obj.splits:
+        raise PjbenchError(f"task {task} has splits {', '.join(task_obj.splits)}; got --split {split}")
+    answerer = build_answerer(model, sampling=proto.SAMPLING, base_url=base_url, api_key_env=api_key_env,
+                              max_concurrency=max_concurrency, device=device, checkpoint=checkpoint,
+                              model_args=model_args)
+    sampling = getattr(answerer, "sampling", None) or proto.SAMPLING
+    generation = proto.GENERATION
+    items = [it for it in task_obj.load(data_root, split, limit=limit) if isinstance(it, QAItem)]
+    if not items:
+        raise PjbenchError(f"{task}/{split} under {data_root} has no items")
+    info = answerer.info.to_dict()
+    run_config = {"task": task, "split": split, "limit": limit, "data_fingerprint": fingerprint_items(items),
+                  "model": info, "sampling": sampling.to_dict(), "generation": generation.to_dict(),
+                  "protocol": proto.__name__, "seed": seed}
+    out = Path(out)
+    prepare_out(out, run_config, overwrite)
+    store = ResponseCache(FeatureCache(cache_dir).root if cache else None, enabled=cache)
+    refresh = overwrite == "always"
+
+    # -- requests: clip + chat per item; cached answers first, the rest generated in batches ------------
+    skipped: list[dict[str, str]] = []
+    texts: dict[str, dict[str, Any]] = {}
+    todo: list[tuple[QAItem, Chat, Any, str]] = []
+    clips: dict[str, Any] = {}
+    for it in tqdm(items, desc=f"{answerer.info.name} {task}/{split} (frames)", disable=not progress, unit="item"):
+        chat = proto.chat_for(it)
+        try:
+            clip = clips.get(str(it.path)) or decode_clip(it.path, sampling)
+        except VideoError as exc:
+            skipped.append({"name": it.name, "path": str(it.path), "reason": str(exc)})
+            continue
+        clips[str(it.path)] = clip
+        key = response_key(answerer.info, chat, clip.digest(), sampling, generation)
+        hit = None if refresh else store.get(key)
+        if hit is not None:
+            texts[it.name] = {**hit, "from_cache": True, "chat": chat}
+        else:
+            todo.append((it, chat, clip, key))
+    n_from_cache = len(texts)
+    bar = tqdm(total=len(todo), desc=f"{answerer.info.name} {task}/{split}", disable=not progress, unit="item")
+    for start in range(0, len(todo), max(1, batch_size)):
+        batch = todo[start:start + max(1, batch_size)]
+        results = answerer.generate([(clip, chat) for _, chat, clip, _ in batch], generation)
+        if len(results) != len(batch):
+            raise PjbenchError(f"model {model} returned {len(results)} answers for {len(batch)} requests")
+        for (it, chat, _, key), res in zip(batch, results):
+            if not res.ok:
+                skipped.append({"name": it.name, "path": str(it.path), "reason": f"no answer: {res.error}"})
+                continue
+            payload = {"text": res.text, "meta": dict(res.meta or {})}
+            store.put(key, payload)
+            texts[it.name] = {**payload, "from_cache": False, "chat": chat}
+        bar.update(len(batch))
+    bar.close()
+    clips.clear()
+
+    # -- records: every parser's reading; complete pairs only ----------------------------------------
+    names_ok = set(texts)
+    by_pair: dict[str, list[QAItem]] = {}
+    for it in items:
+        by_pair.setdefault(str(it.pair_id), []).append(it)
+    left_out = [{"name": it.name, "path": str(it.path), "reason": f"pair {it.pair_id} incomplete"}
+                for it in items if it.name in names_ok and any(o.name not in names_ok for o in by_pair[str(it.pair_id)])]
+    left = {r["name"] for r in left_out}
+    parsers = tuple(getattr(task_obj, "parsers", ("official",)))
+    default = getattr(task_obj, "default_parser", parsers[0])
+    records: dict[str, list[ItemRecord]] = {p: [] for p in parsers}
+    unparseable = {p: 0 for p in parsers}
+    disagree = {p: 0 for p in parsers if p != default}
+    for it in items:
+        if it.name not in names_ok or it.name in left:
+            continue
+        got = texts[it.name]
+        parsed = _parse_all(task_obj, got["text"], it)
+        chat = got["chat"]
+        response = {"system": chat.system, "prompt": chat.user, "text": got["text"], "parsed": parsed,
+                    "from_cache": got["from_cache"], "meta": got.get("meta", {})}
+        for p in parsers:
+            pred = parsed.get(p)
+            unparseable[p] += pred is None
+            if p != default and pred != parsed.get(default):
+                disagree[p] += 1
+            records[p].append(ItemRecord(
+                name=it.name, split=it.split, path=str(it.path), label=it.label, pair_id=it.pair_id,
+                cluster=it.cluster, strata=dict(it.strata), prediction=pred, from_cache=got["from_cache"],
+                correct=None if it.label is None else (pred is not None and pred == it.label), response=response))
+    head = records[default]
+    if not head:
+        first = skipped[0]["reason"] if skipped else "?"
+        raise PjbenchError(f"no item of {task}/{split} got an answer; first problem: {first}")
+    labelled = any(it.label is not None for it in items)
+    metrics = []
+    if labelled:
+        metrics = task_obj.metrics(head, n_boot=n_boot, seed=seed)
+        for p in parsers:
+            if p == default:
+                continue
+            for m in task_obj.metrics(records[p], n_boot=n_boot, seed=seed):
+                m.name = f"{p}/{m.name}"
+                metrics.append(m)
+    files = {"items": ITEMS_FILE}
+    write_jsonl(out / ITEMS_FILE, head)
+    if not labelled:
+        complete = not skipped and not left_out and limit is None
+        name = "submission.jsonl" if complete else "submission.partial.jsonl"
+        sub = task_obj.write_submission(out / name, head, [it for it in items if it.name in {r.name for r in head}])
+        if sub is not None:
+            files["submission" if complete else "submission_partial"] = Path(sub).name
+
+    prov = base_provenance(seed, device)
+    prov.update({"started_at": started_at, "finished_at": utcnow(), "wall_time_s": round(time.time() - t0, 3)})
+    identity = {"name": info["name"], "backend": info["backend"], "model": info["model"], "revision": info["revision"],
+                "key": response_key(answerer.info, Chat(user=""), "", sampling, generation)[:16]}
+    results = RunResults(
+        task={"name": task, "split": split, "data_root": str(Path(data_root).resolve()),
+              "data_fingerprint": run_config["data_fingerprint"], "limit": limit, "n_items": len(items),
+              "n_selected": len(items), "n_scored": len(head), "skipped": skipped, "left_out": left_out,
+              "n_in_metrics": len(head), "dev_split": None,
+              "answers": {"parser": default, "answered": len(names_ok), "unparseable": unparseable,
+                          "parser_disagreements": disagree, "n_failed": len(skipped)},
+              "n_computed": len(names_ok) - n_from_cache, "n_from_cache": n_from_cache, "n_from_previous_run": 0,
+              "n_cache_corrupt": store.n_corrupt},
+        model={"name": info["name"], "checkpoint": info["model"], "checkpoint_hash": None, "revision": info["revision"],
+               "params": None, "readouts": ["generate"], "extra": info.get("extra", {}), "backend": info["backend"],
+               "identity": identity, "cache": {"enabled": store.enabled, "root": str(store.root) if store.root else None,
+                                               "store": "responses"}},
+        protocol={"readout": "vlm", "parser": default, "parsers": list(parsers), "headline": getattr(task_obj, "headline", None),
+                  "prompt_protocol": proto.__name__, "sampling": sampling.to_dict(), "generation": generation.to_dict(),
+                  "failed_requests": "recorded skips; their pairs leave the metrics", "n_boot": n_boot, "ci_level": 0.95},
+        metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
+        conventions=task_conventions(task_obj, parser=default),
+    )
+    return results, write_results(out, results)
+
+
+def requests_of(task: str, items: Sequence[QAItem]) -> list[Chat]:
+    """The official chats of ``items`` (what the readout sends; for ``--dry-run``-style inspection)."""
+    proto = _protocol_module(task)
+    return [proto.chat_for(it) for it in items]

@@ -1,0 +1,58 @@
+"""Building an answerer by name: a registered model whose entry declares the ``generate`` readout
+(``pjbench list``), or ``openai:NAME`` -- the model ``NAME`` served by an OpenAI-compatible HTTP server
+(vLLM, SGLang, a hosted API) at ``base_url``, the key read from the environment variable ``api_key_env``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pjbench.benchmarks.errors import PjbenchError
+from pjbench.encoders.answerer import Answerer, FrameSampling
+
+__all__ = ["OPENAI_PREFIX", "build_answerer", "is_answerer"]
+
+OPENAI_PREFIX = "openai:"
+
+
+def is_answerer(model: str) -> bool:
+    """``model`` names an answerer: ``openai:NAME``, or a registered model with the ``generate`` readout."""
+    if model.startswith(OPENAI_PREFIX):
+        return True
+    from pjbench.encoders.registry import MODELS
+
+    return model in MODELS and "generate" in str(MODELS.get(model).info.get("readouts", "")).split(",")
+
+
+def build_answerer(model: str, *, sampling: FrameSampling | None = None, base_url: str | None = None,
+                   api_key_env: str | None = None, max_concurrency: int | None = None, device: str = "cpu",
+                   checkpoint: str | None = None, model_args: dict[str, Any] | None = None) -> Answerer:
+    """The answerer ``model`` names. ``sampling``: the benchmark's official frame sampling, used when the
+    model's entry declares none. HTTP options apply to ``openai:NAME`` only."""
+    if model.startswith(OPENAI_PREFIX):
+        name = model[len(OPENAI_PREFIX):]
+        if not name:
+            raise PjbenchError("--model openai:NAME needs the served model's NAME")
+        if not base_url:
+            raise PjbenchError(f"--model {model}: pass --base-url (e.g. http://127.0.0.1:8000/v1, a vLLM server)")
+        from pjbench.encoders.openai_compat import OpenAICompatAnswerer
+
+        kw: dict[str, Any] = {"sampling": sampling or FrameSampling(n_frames=16)}
+        if api_key_env:
+            kw["api_key_env"] = api_key_env
+        if max_concurrency:
+            kw["max_concurrency"] = max_concurrency
+        return OpenAICompatAnswerer(name, base_url, **kw, **dict(model_args or {}))
+    given = [flag for flag, v in (("--base-url", base_url), ("--api-key-env", api_key_env),
+                                   ("--max-concurrency", max_concurrency)) if v]
+    if given:
+        raise PjbenchError(f"{', '.join(given)}: options of an openai:NAME model, not of {model}")
+    from pjbench.encoders.registry import MODELS
+
+    if not is_answerer(model):
+        raise PjbenchError(f"model {model} is not a video-language model (its readouts: "
+                           f"{MODELS.get(model).info.get('readouts', '?')}); `pjbench list` marks those with "
+                           "'generate', or use openai:NAME with --base-url")
+    ans = MODELS.build(model, checkpoint=checkpoint, device=device, **dict(model_args or {}))
+    if getattr(ans, "sampling", None) is None and sampling is not None:
+        ans.sampling = sampling
+    return ans
