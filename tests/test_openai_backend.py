@@ -262,14 +262,22 @@ def test_a_hung_request_times_out_and_the_retry_answers(api):
     sleeps: list = []
     [result] = make(api, sleeps, timeout_s=0.5).generate([(clip(n=1), Chat(user="x"))], GEN)
     assert result.ok and result.meta["attempts"] == 2 and len(sleeps) == 1 and len(api.requests) == 2
+    api.script = [("hang", 2.0), ("hang", 2.0)]
+    [result] = make(api, timeout_s=0.5, max_retries=1).generate([(clip(n=1), Chat(user="x"))], GEN)
+    assert result.error == "timed out after 0.5 s (no response) (after 2 attempts)"
 
 
-@pytest.mark.parametrize("fault", ["drop", "drop_mid", "not_json"])
-def test_dropped_connections_and_bodies_that_are_not_json_are_retried(api, fault):
+@pytest.mark.parametrize("fault, named", [("drop", "connection error: RemoteDisconnected"),
+                                          ("drop_mid", "connection error: IncompleteRead"),
+                                          ("not_json", "HTTP 200 with a body that is not JSON")])
+def test_dropped_connections_and_bodies_that_are_not_json_are_retried(api, fault, named):
     api.script = [(fault,), ("ok",)]
     sleeps: list = []
     [result] = make(api, sleeps).generate([(clip(n=1), Chat(user="x"))], GEN)
     assert result.ok and result.meta["attempts"] == 2 and len(sleeps) == 1
+    api.script = [(fault,), (fault,), (fault,)]
+    [result] = make(api, max_retries=2).generate([(clip(n=1), Chat(user="x"))], GEN)
+    assert result.error.startswith(named) and result.error.endswith("(after 3 attempts)") and "\n" not in result.error
 
 
 @pytest.mark.parametrize("code", [400, 401, 404])
