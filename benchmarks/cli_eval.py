@@ -126,8 +126,9 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
                    + "; read differently from it: "
                    + (", ".join(f"{p} {n}" for p, n in (answers.get("parser_disagreements") or {}).items()) or "-"))
         t = results.task
-        click.echo(f"{t['n_computed']} of {t['n_scored'] + len(t.get('skipped') or [])} answers generated; "
-                   f"{t['n_from_cache']} served from the response cache")
+        n_req = t.get("n_requests_generated", t["n_computed"])
+        click.echo(f"{n_req} of {t['n_items']} answers generated; {t['n_items'] - n_req - len(t.get('skipped') or [])} "
+                   f"served from the response cache; {len(t.get('skipped') or [])} failed (recorded skips)")
         click.echo(f"results: {path}")
         return
     given = [f"--{k.replace('_', '-')}" for k, v in vlm_opts.items() if v]

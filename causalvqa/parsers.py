@@ -38,7 +38,7 @@ _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
 _PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
 _PERIOD_COUNT = int(re.UNICODE)  # the official call passes re.UNICODE as sub()'s count argument: 32
 _LETTER_RE = re.compile(r"\b([A-E])\b", re.IGNORECASE)
-_STRICT_RE = re.compile(r"(?:Your Answer Letter:\s*)?([A-E])(?:\s+END)?", re.IGNORECASE)
+_STRICT_RE = re.compile(r"\s*(?:Your Answer Letter:\s*)?([A-E])\b", re.IGNORECASE)
 
 
 def _text(answer: Any) -> str | None:
@@ -94,9 +94,11 @@ def parse_lenient(answer: Any, item: QAItem) -> int | None:
 
 
 def parse_strict(answer: Any, item: QAItem | None = None) -> int | None:
-    """A lone letter or ``Your Answer Letter: X END`` (label and END optional), nothing else."""
+    """``Your Answer Letter: X`` (label optional) as the first word of the response, whatever follows
+    (``END``, an explanation) ignored: "C END (the person will pick a cup)" reads C, where the official rule
+    reads A (the article). Anything else is no answer."""
     text = _text(answer)
-    m = _STRICT_RE.fullmatch(text.strip()) if text is not None else None
+    m = _STRICT_RE.match(text) if text is not None else None
     return None if m is None else _index(m.group(1), item)
 
 
@@ -110,7 +112,8 @@ PARSER_RULES: dict[str, str] = {
                 "letter A-E; option numbers and option texts without a lone letter are wrong",
     "lenient": "not official: option number, lone letter, exact option text (case-insensitive), else the "
                "official rule",
-    "strict": "not official: only a lone letter A-E or 'Your Answer Letter: X END' (whitespace-stripped)",
+    "strict": "not official: 'Your Answer Letter: X' (label optional) as the first word of the response; the "
+              "rest (END, explanations) is ignored",
 }
 
 

@@ -25,7 +25,7 @@ class RandomAnswerer:
 
     def __init__(self, seed: int = 0, sampling: FrameSampling | None = None):
         self.seed = int(seed)
-        self.sampling = sampling or FrameSampling(n_frames=4)
+        self.sampling = sampling  # None: the benchmark's official sampling (the readout sets it)
         self.info = AnswererInfo(name="answer-random", backend="baseline", model="answer-random",
                                  revision=f"seed{self.seed}", extra={"seed": self.seed})
 

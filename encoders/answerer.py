@@ -158,7 +158,7 @@ class Answerer(Protocol):
     backends that cannot score continuations do not define it (check with ``hasattr``)."""
 
     info: AnswererInfo
-    sampling: FrameSampling
+    sampling: FrameSampling | None  # None: the benchmark's official frame sampling
 
     def generate(self, requests: Sequence[tuple[Clip, Chat]], generation: Generation) -> list[AnswerResult]:
         ...

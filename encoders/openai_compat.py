@@ -193,7 +193,7 @@ class OpenAICompatAnswerer:
                  sampling: FrameSampling = FrameSampling(n_frames=16), max_concurrency: int = 4,
                  timeout_s: float = 60.0, max_retries: int = 5, backoff_s: float = 1.0, max_backoff_s: float = 30.0,
                  image_format: str = "jpeg", detail: str | None = None, name: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] | None = None):
         if image_format not in IMAGE_FORMATS:
             raise ValueError(f"image_format must be one of {sorted(IMAGE_FORMATS)}, got {image_format!r}")
         if max_concurrency < 1 or max_retries < 0 or not timeout_s > 0 or backoff_s < 0 or max_backoff_s < 0:
@@ -206,10 +206,11 @@ class OpenAICompatAnswerer:
         self.max_concurrency, self.timeout_s = max_concurrency, timeout_s
         self.max_retries, self.backoff_s, self.max_backoff_s = max_retries, backoff_s, max_backoff_s
         self.image_format, self.detail = image_format, detail
-        self._sleep = sleep
+        self._sleep = sleep or (lambda seconds: time.sleep(seconds))  # looked up per call (patchable)
         self._rng = random.Random()
         self.info = AnswererInfo(name=name or f"openai:{model}", backend="openai", model=model, revision=None,
-                                 extra={"base_url": public_url, "image_format": image_format, "detail": detail})
+                                 extra={"base_url": public_url, "image_format": image_format, "detail": detail,
+                                        "jpeg_qscale": JPEG_QSCALE if image_format == "jpeg" else None})
 
     def __repr__(self) -> str:
         return f"OpenAICompatAnswerer({self.model!r}, {self.info.extra['base_url']!r})"

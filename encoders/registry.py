@@ -67,7 +67,7 @@ MODELS.register(
     "answer-random",
     "pjbench.encoders.answer_baselines:load_random_answerer",
     "Baseline answerer: a seeded uniform choice among the listed options (the vlm readout's chance floor)",
-    checkpoint=None, readouts="generate", offline=True, baseline=True, params=0, sampling="4 frames (unused)",
+    checkpoint=None, readouts="generate", offline=True, baseline=True, params=0, sampling="the benchmark's official",
 )
 
 # VideoMAE: 16 frames at 224 px, tubelet 2, patch 16; sampled at 6 fps like every surprise model here.

@@ -12,8 +12,8 @@ Three named parsers; ``pjbench score --parser NAME`` picks one and the results r
   match: the article); a candidate TEXT is not a letter, so "Yes" is wrong (unless it ends in a or b);
 - ``lenient``: pjbench's earlier behaviour: the exact candidate text (then case-insensitively), else the
   official rule. Use it for files that hold candidate texts (a leaderboard ``model_answer`` file);
-- ``strict``: only a lone letter or the prompt's own format ``Answer: X`` (surrounding whitespace
-  ignored, the letter in either case); anything else is wrong.
+- ``strict``: the prompt's own format ``Answer: X`` (or the bare letter) as the first word of the
+  response, the letter in either case, whatever follows ignored; anything else is wrong.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ DEFAULT_PARSER = "official"
 # any "a"/"b" that ends a word ("a", "(B)", and the last letter of "idea"). Behaviour as in the official
 # scorer, so that our numbers are the leaderboard's.
 _OFFICIAL_RE = re.compile(r"(Answer|Assistant)?:?\s*([AB])\b", re.IGNORECASE)
-_STRICT_RE = re.compile(r"(?:Answer:\s*)?([AB])", re.IGNORECASE)
+_STRICT_RE = re.compile(r"\s*(?:Answer:\s*)?([AB])\b", re.IGNORECASE)
 _LETTERS = "ab"
 
 
@@ -73,9 +73,12 @@ def parse_lenient(answer: Any, item: QAItem) -> int | None:
 
 
 def parse_strict(answer: Any, item: QAItem | None = None) -> int | None:
-    """``A``/``B`` alone or ``Answer: A``/``Answer: B`` (the format the official prompt asks for), nothing else."""
+    """The format the official prompt asks for, at the START of the response: ``Answer: A`` / ``Answer: B``
+    or the bare letter, as a whole word; what follows is ignored ("Answer: B because a ball falls" reads
+    B, where the official rule reads A). Anything else (a letter later in the text, a candidate text,
+    "(A)") is no answer."""
     text = _text(answer)
-    m = _STRICT_RE.fullmatch(text.strip()) if text is not None else None
+    m = _STRICT_RE.match(text) if text is not None else None
     return None if m is None else _LETTERS.index(m.group(1).lower())
 
 
@@ -89,7 +92,8 @@ PARSER_RULES: dict[str, str] = {
                 "(Answer|Assistant)?:?\\s*([AB])\\b on the lower-cased text, second match if several; "
                 "candidate texts are not letters (wrong)",
     "lenient": "not official: exact candidate text, then case-insensitive text, else the official regex",
-    "strict": "not official: only 'A'/'B' or 'Answer: A'/'Answer: B' (whitespace-stripped)",
+    "strict": "not official: 'Answer: A'/'Answer: B' or the bare letter as the first word of the response; the "
+              "rest is ignored",
 }
 
 

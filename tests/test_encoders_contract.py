@@ -49,7 +49,7 @@ def test_answerer_contract(name):
     assert entry.description and "sampling" in entry.info
     model = MODELS.build(name)
     assert isinstance(model, Answerer) and isinstance(model.info, AnswererInfo)
-    assert isinstance(model.sampling, FrameSampling)
+    assert model.sampling is None or isinstance(model.sampling, FrameSampling)  # None: the benchmark's official
     clip = Clip(np.zeros((2, 8, 8, 3), dtype=np.uint8), (0.0, 0.5))
     reqs = [(clip, Chat(user="Question: q\nOption:\n(A) x\n(B) y\n")), (clip, Chat(user="no options here"))]
     out = model.generate(reqs, Generation(max_new_tokens=8))

@@ -182,7 +182,7 @@ def test_request_body_messages_and_frames_as_sent(api):
         assert np.abs(got.astype(int) - sent).mean() < 4
     assert answerer.info.to_dict() == {"name": "openai:test-vlm", "backend": "openai", "model": "test-vlm",
                                        "revision": None, "extra": {"base_url": api.url, "image_format": "jpeg",
-                                                                   "detail": "low"}}
+                                                                   "detail": "low", "jpeg_qscale": 2}}
 
 
 def test_video_after_text_without_system_or_detail(api):

@@ -1,0 +1,147 @@
+"""The vlm readout end to end: the official prompt per item, frames by time, every parser side by side, the
+response cache (re-runs cost nothing), failed requests as recorded skips -- through `pjbench eval`, with the
+answer-random baseline and with a real OpenAI-compatible HTTP server on 127.0.0.1."""
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from click.testing import CliRunner
+
+from pjbench.benchmarks.api import synth
+from pjbench.benchmarks.cli import main
+from pjbench.benchmarks.results import load_items, load_results, read_jsonl, schema_problems
+from pjbench.causalvqa.prompts import user_text as cvqa_text
+from pjbench.mvpbench.prompts import user_text as mvp_text
+
+
+@pytest.fixture(scope="module")
+def mvp(tmp_path_factory):
+    return synth(tmp_path_factory.mktemp("mvp") / "MVPBench", benchmark="mvpbench", scale=0.25, progress=False)
+
+
+@pytest.fixture(scope="module")
+def cvqa(tmp_path_factory):
+    return synth(tmp_path_factory.mktemp("cvqa") / "cvqa", benchmark="causalvqa", scale=0.2, progress=False)
+
+
+def _eval(*args):
+    res = CliRunner().invoke(main, ["eval", *args, "--n-boot", "200", "-q"])
+    assert res.exit_code == 0, res.output
+    return res
+
+
+def test_answer_random_on_mvpbench_through_eval(mvp, tmp_path):
+    out = tmp_path / "run"
+    args = ["--model", "answer-random", "--task", "mvpbench", "--data-root", str(mvp), "--split", "full",
+            "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    res = _eval(*args)  # no --readout: a video-language model gets the vlm readout
+    assert "answer-random on mvpbench/full: pair accuracy" in res.output and "served from the response cache" in res.output
+    results = load_results(out)
+    saved = json.loads((out / "results.json").read_text())
+    assert schema_problems(saved, list(read_jsonl(out / "items.jsonl"))) == []
+    assert results.protocol["readout"] == "vlm" and results.protocol["parser"] == "official"
+    assert results.protocol["sampling"] == {"n_frames": 16, "fps": None, "max_frames": None, "max_pixels": None}
+    assert results.metric("pair_accuracy") is not None and results.metric("strict/pair_accuracy") is not None
+    items = load_items(out)
+    from pjbench.benchmarks.tasks import TASKS
+
+    release = {it.name: it for it in TASKS.build("mvpbench").load(mvp, "full")}
+    assert items and all(r.response["prompt"] == mvp_text(release[r.name].question, release[r.name].candidates)
+                         and r.response["system"] is None for r in items)
+    assert all(re.fullmatch(r"Answer: [AB]", r.response["text"]) for r in items)
+    assert all(r.response["parsed"]["official"] == r.prediction for r in items)
+    assert results.task["n_computed"] == len(items) and results.task["n_from_cache"] == 0
+    n_items, n_skip = results.task["n_items"], len(results.task["skipped"])  # skips: videos missing from the release
+    assert f"{n_items - n_skip} of {n_items} answers generated; 0 served" in res.output
+    # a re-run is served from the response cache and gives the same numbers
+    again = _eval(*args)
+    assert f"0 of {n_items} answers generated; {n_items - n_skip} served from the response cache" in again.output
+    assert load_results(out).task["n_from_cache"] == len(items)
+    assert load_results(out).metric("pair_accuracy").value == results.metric("pair_accuracy").value
+
+
+def test_answer_random_on_causalvqa_sends_the_official_text(cvqa, tmp_path):
+    out = tmp_path / "run"
+    _eval("--model", "answer-random", "--task", "causalvqa", "--data-root", str(cvqa), "--out", str(out), "--no-cache")
+    results = load_results(out)
+    assert results.metric("paired_accuracy") is not None and results.metric("strict/paired_accuracy") is not None
+    from pjbench.benchmarks.tasks import TASKS
+
+    items = {it.name: it for it in TASKS.build("causalvqa").load(cvqa, "debug")}
+    for r in load_items(out):
+        assert r.response["prompt"] == cvqa_text(items[r.name].question, items[r.name].candidates)
+        assert r.response["system"] is None
+
+
+class _Server:
+    """A chat-completions server: answers "Answer: B because a ball falls" (official: A, strict: B), or 503
+    for prompts that mention the word in ``fail``."""
+
+    def __init__(self, fail=None):
+        self.fail, self.bodies = fail, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.bodies.append(body)
+                text = next(p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text")
+                if outer.fail and outer.fail in text:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                data = json.dumps({"choices": [{"message": {"content": "Answer: B because a ball falls"}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_openai_server_dual_scoring_and_failed_requests(mvp, tmp_path, monkeypatch):
+    from pjbench.benchmarks.tasks import TASKS
+
+    items = TASKS.build("mvpbench").load(mvp, "full")
+    victim = items[0]
+    server = _Server(fail=victim.question)
+    # no retry waits in the test: the backend's backoff sleeps are skipped
+    monkeypatch.setattr("pjbench.encoders.openai_compat.time.sleep", lambda s: None)
+    try:
+        out = tmp_path / "run"
+        res = _eval("--model", "openai:tiny-vlm", "--base-url", server.url, "--task", "mvpbench", "--data-root",
+                    str(mvp), "--split", "full", "--out", str(out), "--max-concurrency", "2", "--no-cache")
+    finally:
+        server.close()
+    results = load_results(out)
+    assert results.model["name"] == "openai:tiny-vlm" and results.model["backend"] == "openai"
+    # "Answer: B because a ball falls": the official parser takes the SECOND match (the article a) -> A
+    recs = load_items(out)
+    assert {r.response["parsed"]["official"] for r in recs} == {0} and {r.response["parsed"]["strict"] for r in recs} == {1}
+    assert results.task["answers"]["parser_disagreements"]["strict"] == len(recs)
+    assert "read differently from it: " in res.output
+    # every item whose question mentions the victim's failed (503 after the retries): recorded skips; their pairs leave
+    failed = {s["name"] for s in results.task["skipped"]}
+    by_503 = {s["name"] for s in results.task["skipped"] if "no answer: HTTP 503" in s["reason"]}
+    assert victim.name in by_503 and all("HTTP 503" in s["reason"] or "not found" in s["reason"]  # missing videos
+                                         for s in results.task["skipped"])
+    partners = {it.name for it in items if it.pair_id in {i.pair_id for i in items if i.name in failed}} - failed
+    assert partners <= {x["name"] for x in results.task["left_out"]}
+    assert not ({r.name for r in recs} & (failed | partners))
+    # what was sent: 16 frames then the official text, greedy
+    body = server.bodies[0]
+    parts = body["messages"][-1]["content"]
+    assert [p["type"] for p in parts] == ["image_url"] * 16 + ["text"] and body["temperature"] == 0.0
