@@ -128,7 +128,8 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
         t = results.task
         n_req = t.get("n_requests_generated", t["n_computed"])
         click.echo(f"{n_req} of {t['n_items']} answers generated; {t['n_items'] - n_req - len(t.get('skipped') or [])} "
-                   f"served from the response cache; {len(t.get('skipped') or [])} failed (recorded skips)")
+                   f"served from the response cache; {len(t.get('skipped') or [])} skipped (no video or no answer: "
+                   "task.skipped)")
         click.echo(f"results: {path}")
         return
     given = [f"--{k.replace('_', '-')}" for k, v in vlm_opts.items() if v]

@@ -1,8 +1,8 @@
 """Answerer baselines (no weights): the floor of the ``vlm`` readout, as the pixel models are the encoders'.
 
 ``answer-random`` picks one of the options the prompt lists (lines ``(A) ...``, ``(B) ...``), uniformly,
-seeded by the prompt, the frames shown and ``seed``, and answers in the format most prompts ask for
-(``Answer: X``). It reads no task: any multiple-choice prompt written as ``(X) option`` lines works. Its
+seeded by the prompt, the frames shown and ``seed``, and answers with the bare letter (which every
+benchmark's official and strict parsers read). It reads no task: any multiple-choice prompt written as ``(X) option`` lines works. Its
 expected score is the benchmark's chance level; a model that does not beat it has learnt nothing the
 benchmark measures.
 """
@@ -37,7 +37,7 @@ class RandomAnswerer:
                 out.append(AnswerResult(error="the prompt lists no (A) / (B) ... options"))
                 continue
             h = hashlib.sha256(f"{self.seed}\0{chat.digest()}\0{clip.digest()}".encode()).digest()
-            out.append(AnswerResult(text=f"Answer: {letters[int.from_bytes(h[:8], 'big') % len(letters)]}",
+            out.append(AnswerResult(text=letters[int.from_bytes(h[:8], "big") % len(letters)],
                                     meta={"baseline": "uniform over the listed options"}))
         return out
 

@@ -34,6 +34,13 @@ TEMPLATE = "report.html.j2"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
+#: what each readout badge means (the leaderboard's hover text)
+READOUT_WORDS = {"surprise": "zero-shot surprise of a predictor on future frames",
+                 "probe": "attentive probe trained on frozen features",
+                 "answers": "answers read from a file the model wrote elsewhere",
+                 "vlm": "a video-language model answering the official prompt, read by the official parser"}
+
+
 def script_hash(script: str) -> str:
     """The CSP source expression that allows exactly this inline script."""
     return "sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
@@ -151,6 +158,7 @@ def render_report(runs: Sequence[Run], title: str | None = None, generated_at: d
         missing=fmt.MISSING,
         script=SORT_SCRIPT,
         script_hash=script_hash(SORT_SCRIPT),
+        readout_words=READOUT_WORDS,
     )
 
 

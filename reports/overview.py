@@ -87,6 +87,7 @@ class BoardRow:
     anchors: list[str]  # per column: anchor of the run's provenance card ("" if none)
     params: str = ""
     checkpoint_detail: str = ""
+    readouts: tuple[str, ...] = ()  # how the model was read out in its runs (surprise, probe, answers, vlm)
 
     @property
     def synthetic(self) -> bool:
@@ -215,7 +216,9 @@ def build_board(sections: Sequence["Section"]) -> Board:
         rows.append(BoardRow(label=label, kind=kind, checkpoint=first.run.checkpoint, cells=cells, macro=macro,
                              anchors=[runs[j].anchor if j in runs else "" for j in range(len(sections))],
                              params=fmt.params(first.run.results.model.get("params")),
-                             checkpoint_detail=trust.checkpoint_text(first.run.results, detail=True)))
+                             checkpoint_detail=trust.checkpoint_text(first.run.results, detail=True),
+                             readouts=tuple(sorted({str(rv.run.results.protocol.get("readout")) for rv in runs.values()
+                                                    if rv.run.results.protocol.get("readout")}))))
 
     def key(r: BoardRow):
         vals = [c.value for c in r.cells]

@@ -170,8 +170,8 @@ def test_breakdown_cells_show_the_hand_values_greyed_without_interval(report):
 def test_overview_lists_both_hand_made_runs_with_their_chance(report):
     _, text = report
     assert ("IntPhys 2 · Main Pairwise acc. (avg), chance 50.0 MVPBench · mini Pair acc., chance 25.0 "
-            "hand-surprise hub/hand-surprise · 1.23 k params 62.5 [37.5, 87.5] n = 8 pairs") in text
-    assert "hand-vlm hub/hand-vlm · 1.23 k params 37.5 [12.5, 62.5] n = 6 pairs" in text
+            "hand-surprise surprise hub/hand-surprise · 1.23 k params 62.5 [37.5, 87.5] n = 8 pairs") in text
+    assert "hand-vlm answers hub/hand-vlm · 1.23 k params 37.5 [12.5, 62.5] n = 6 pairs" in text  # readout badges
 
 
 def test_leaderboard_exports_carry_the_hand_written_numbers(report):

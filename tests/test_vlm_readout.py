@@ -51,7 +51,7 @@ def test_answer_random_on_mvpbench_through_eval(mvp, tmp_path):
     release = {it.name: it for it in TASKS.build("mvpbench").load(mvp, "full")}
     assert items and all(r.response["prompt"] == mvp_text(release[r.name].question, release[r.name].candidates)
                          and r.response["system"] is None for r in items)
-    assert all(re.fullmatch(r"Answer: [AB]", r.response["text"]) for r in items)
+    assert all(re.fullmatch(r"[AB]", r.response["text"]) for r in items)
     assert all(r.response["parsed"]["official"] == r.prediction for r in items)
     assert results.task["n_computed"] == len(items) and results.task["n_from_cache"] == 0
     n_items, n_skip = results.task["n_items"], len(results.task["skipped"])  # skips: videos missing from the release
@@ -145,3 +145,42 @@ def test_openai_server_dual_scoring_and_failed_requests(mvp, tmp_path, monkeypat
     body = server.bodies[0]
     parts = body["messages"][-1]["content"]
     assert [p["type"] for p in parts] == ["image_url"] * 16 + ["text"] and body["temperature"] == 0.0
+
+
+class _MarkupAnswerer:
+    """Answers every request with markup and the letter A (the report must escape what models write)."""
+
+    sampling = None
+
+    def __init__(self, checkpoint=None, device="cpu"):
+        from pjbench.encoders.answerer import AnswererInfo
+
+        self.info = AnswererInfo(name="markup-vlm", backend="test", model="markup-vlm")
+
+    def generate(self, requests, generation):
+        from pjbench.encoders.answerer import AnswerResult
+
+        return [AnswerResult(text="<script>alert(1)</script> Answer: A") for _ in requests]
+
+
+def test_the_report_ranks_vlm_rows_badged_with_parser_agreement_and_escaped_examples(mvp, tmp_path):
+    from pjbench.encoders.registry import MODELS
+
+    if "markup-vlm-test" not in MODELS:
+        MODELS.register("markup-vlm-test", _MarkupAnswerer, "test answerer with markup", readouts="generate",
+                        offline=True, checkpoint=None)
+    runs = []
+    for model in ("markup-vlm-test", "answer-random"):
+        out = tmp_path / model
+        _eval("--model", model, "--task", "mvpbench", "--data-root", str(mvp), "--split", "full", "--out", str(out),
+              "--no-cache")
+        runs.append(str(out))
+    res = CliRunner().invoke(main, ["report", *runs, "--out", str(tmp_path / "r.html")])
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "r.html").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html.count('class="badge readout"') >= 2 and ">vlm</span>" in html
+    assert "Parsers: headline read by the official parser" in html and "Example responses" in html
+    # the markup model always answers A: under the official parser every pair has one right, one wrong item
+    pa = load_results(runs[0]).metric("pair_accuracy")
+    assert pa.value == 0.0
