@@ -23,6 +23,7 @@ __all__ = ["READOUT_OPTIONS", "demo_specs", "run_demo", "summary"]
 # default grid (4 points, up to 25 epochs, 8x4x4 tokens) costs ~5x the time for the same conclusion.
 READOUT_OPTIONS: dict[str, dict[str, Any]] = {
     "surprise": {},
+    "vlm": {},
     "probe": {"n_frames": 8, "pooled_grid": (4, 2, 2), "grid": {"lr": [1e-3], "weight_decay": [0.01], "epochs": [20]},
               "probe_config": {"width": 64}},
 }
@@ -81,7 +82,8 @@ def run_demo(
     extra = sorted(set(synth_kwargs or {}) - {sp.name for sp in specs})
     if extra:
         raise PjbenchError(f"demo: synth_kwargs for {', '.join(extra)}, which the demo does not run")
-    plan = [(sp, list((models or {}).get(sp.name) or _models(sp))) for sp in specs]
+    plan = [(sp, [(sp.demo.readout, name) for name in list((models or {}).get(sp.name) or _models(sp))]
+             + [(ro, name) for ro, names in sp.demo.more for name in names]) for sp in specs]
     n_runs, steps = sum(len(m) for _, m in plan), len(plan) + 2
     say(f"[1/{steps}] synthetic suites -> {out / 'data'}")
     data = {}
@@ -91,15 +93,16 @@ def run_demo(
                               progress=progress, **kw)
     run_dirs: list[Path] = []
     done = 0
-    for step, (sp, names) in enumerate(plan, start=2):
-        readout = sp.demo.readout
-        options = {**READOUT_OPTIONS.get(readout, {}), **dict((readout_options or {}).get(readout, {}))}
-        for name in names:
+    for step, (sp, runs) in enumerate(plan, start=2):
+        for readout, name in runs:
+            options = {**READOUT_OPTIONS.get(readout, {}), **dict((readout_options or {}).get(readout, {}))}
+            if readout in ("surprise", "probe"):
+                options["workers"] = workers
             done += 1
             say(f"[{step}/{steps}] {sp.title} ({readout}), run {done}/{n_runs}: {name}")
             run_dir = out / "runs" / sp.name / name
             _, path = evaluate(name, data[sp.name], run_dir, task=sp.name, readout=readout, split=sp.demo.split,
-                               workers=workers, n_boot=n_boot, progress=progress, **options)
+                               n_boot=n_boot, progress=progress, **options)
             run_dirs.append(run_dir)
             say(f"      results: {path}")
     say(f"[{steps}/{steps}] report")

@@ -38,7 +38,8 @@ class DemoPlan:
     evaluated (its demo settings live with the demo); models: the models run (empty: every offline
     built-in model whose readouts include what the readout needs); suite_scale / suite_options: the
     synthetic writer's ``scale`` (multiplied by ``demo --scale``) and other options; columns: subsets
-    the demo's text summary shows beside the headline (``"visibility=visible"``)."""
+    the demo's text summary shows beside the headline (``"visibility=visible"``); more: further
+    ``(readout, models)`` runs on the same suite (e.g. the ``vlm`` readout's answer-random floor)."""
 
     data_dir: str
     split: str
@@ -47,6 +48,7 @@ class DemoPlan:
     suite_scale: float = 1.0
     suite_options: tuple[tuple[str, Any], ...] = ()
     columns: tuple[str, ...] = ()
+    more: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,14 @@ def test_demo_end_to_end_tiny(tmp_path):
             head, control = results.metric(metric), results.metric(f"control_video_blind/{metric}")
             assert head is not None and head.value is not None and control is not None and head.n > 0
             assert results.data["source"] == "synthetic"
+        # the vlm readout's chance floor on the same suite
+        floor = load_results(out / "runs" / task / "answer-random")
+        assert floor.protocol["readout"] == "vlm" and floor.metric(metric).value is not None
     for title in ("IntPhys 2", "MVPBench", "CausalVQA"):
         assert title in html
     assert "http://" not in html and "https://" not in html
     assert any("MVPBench (probe)" in line for line in lines) and lines[-1].startswith("[5/5] report")
+    assert any("CausalVQA (vlm)" in line and "answer-random" in line for line in lines)
     # the text summary: one table per benchmark, the probe ones with their video-blind control
     text = "\n".join(summary(out))
     assert "IntPhys 2 (Main): pairwise accuracy (avg)" in text and "occluded" in text
