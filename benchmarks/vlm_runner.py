@@ -5,8 +5,9 @@ For a multiple-choice task (MVPBench, CausalVQA) each item is one request: the f
 time under the model's frame sampling (else the benchmark's official one; :mod:`pjbench.benchmarks.clips`)
 and the official chat of the task's protocol module (``TaskSpec.vlm_protocol``: ``chat_for(item)``,
 ``SAMPLING``, ``GENERATION``; greedy decoding). Responses come from the response cache
-(:mod:`pjbench.benchmarks.response_cache`) when present, so a re-run costs nothing and an interrupted run
-resumes; the rest are generated ``batch_size`` requests at a time and stored as they arrive.
+(:mod:`pjbench.benchmarks.response_cache`, keyed by the video's content hash, so a hit decodes nothing)
+when present, so a re-run costs nothing and an interrupted run resumes; the rest are decoded and generated
+``batch_size`` requests at a time (never more clips in memory) and stored as they arrive.
 
 Dual scoring: the headline rows are read by the ``official`` parser (the official scorer, quirks included);
 every other parser of the task (``strict``, ``lenient``) gets the same rows under ``<parser>/<metric>``,
@@ -27,7 +28,7 @@ from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
-from pjbench.benchmarks.cache import FeatureCache
+from pjbench.benchmarks.cache import FeatureCache, video_fingerprint
 from pjbench.benchmarks.clips import decode_clip
 from pjbench.benchmarks.errors import PjbenchError, VideoError
 from pjbench.benchmarks.provenance import base_provenance, data_source, fingerprint_items, utcnow
@@ -108,42 +109,48 @@ def evaluate_vlm(
     store = ResponseCache(FeatureCache(cache_dir).root if cache else None, enabled=cache)
     refresh = overwrite == "always"
 
-    # -- requests: clip + chat per item; cached answers first, the rest generated in batches ------------
+    # -- requests, streamed in batches: the cache is keyed by the video's content hash (the frames shown
+    # follow from it and the sampling), so a cached answer needs no decoding; misses are decoded and sent
     skipped: list[dict[str, str]] = []
     texts: dict[str, dict[str, Any]] = {}
-    todo: list[tuple[QAItem, Chat, Any, str]] = []
-    clips: dict[str, Any] = {}
-    for it in tqdm(items, desc=f"{answerer.info.name} {task}/{split} (frames)", disable=not progress, unit="item"):
-        chat = proto.chat_for(it)
-        try:
-            clip = clips.get(str(it.path)) or decode_clip(it.path, sampling)
-        except VideoError as exc:
-            skipped.append({"name": it.name, "path": str(it.path), "reason": str(exc)})
-            continue
-        clips[str(it.path)] = clip
-        key = response_key(answerer.info, chat, clip.digest(), sampling, generation)
-        hit = None if refresh else store.get(key)
-        if hit is not None:
-            texts[it.name] = {**hit, "from_cache": True, "chat": chat}
-        else:
+    n_from_cache = 0
+    step = max(1, batch_size)
+    bar = tqdm(total=len(items), desc=f"{answerer.info.name} {task}/{split}", disable=not progress, unit="item")
+    for start in range(0, len(items), step):
+        todo: list[tuple[QAItem, Chat, Any, str]] = []
+        clips: dict[str, Any] = {}
+        for it in items[start:start + step]:
+            chat = proto.chat_for(it)
+            if not Path(it.path).is_file():
+                skipped.append({"name": it.name, "path": str(it.path), "reason": f"{it.path}: video file not found"})
+                continue
+            key = response_key(answerer.info, chat, video_fingerprint(it.path), sampling, generation)
+            hit = None if refresh else store.get(key)
+            if hit is not None:
+                texts[it.name] = {**hit, "from_cache": True, "chat": chat}
+                n_from_cache += 1
+                continue
+            try:
+                clip = clips.get(str(it.path)) or decode_clip(it.path, sampling)
+            except VideoError as exc:
+                skipped.append({"name": it.name, "path": str(it.path), "reason": str(exc)})
+                continue
+            clips[str(it.path)] = clip
             todo.append((it, chat, clip, key))
-    n_from_cache = len(texts)
-    bar = tqdm(total=len(todo), desc=f"{answerer.info.name} {task}/{split}", disable=not progress, unit="item")
-    for start in range(0, len(todo), max(1, batch_size)):
-        batch = todo[start:start + max(1, batch_size)]
-        results = answerer.generate([(clip, chat) for _, chat, clip, _ in batch], generation)
-        if len(results) != len(batch):
-            raise PjbenchError(f"model {model} returned {len(results)} answers for {len(batch)} requests")
-        for (it, chat, _, key), res in zip(batch, results):
+        results = answerer.generate([(clip, chat) for _, chat, clip, _ in todo], generation) if todo else []
+        if len(results) != len(todo):
+            raise PjbenchError(f"model {model} returned {len(results)} answers for {len(todo)} requests")
+        for (it, chat, _, key), res in zip(todo, results):
             if not res.ok:
                 skipped.append({"name": it.name, "path": str(it.path), "reason": f"no answer: {res.error}"})
                 continue
             payload = {"text": res.text, "meta": dict(res.meta or {})}
             store.put(key, payload)
             texts[it.name] = {**payload, "from_cache": False, "chat": chat}
-        bar.update(len(batch))
+        bar.update(min(step, len(items) - start))
     bar.close()
-    clips.clear()
+    order = {it.name: i for i, it in enumerate(items)}
+    skipped.sort(key=lambda r: order[r["name"]])
 
     # -- records: every parser's reading; complete pairs only ----------------------------------------
     names_ok = set(texts)

@@ -166,8 +166,9 @@ class Answerer(Protocol):
 
 def response_key(info: AnswererInfo, chat: Chat, clip_digest: str, sampling: FrameSampling,
                  generation: Generation) -> str:
-    """The response cache key: model identity (incl. revision), the exact prompt, the frames shown (their
-    digest: content and sampling), the sampling rule and the decoding parameters."""
+    """The response cache key: model identity (incl. revision), the exact prompt, what the frames come from
+    (``clip_digest``: :meth:`Clip.digest`, or the video file's content hash, from which ``sampling``
+    determines the frames), the sampling rule and the decoding parameters."""
     payload = {"model": info.to_dict(), "chat": chat.digest(), "clip": clip_digest, "sampling": sampling.to_dict(),
                "generation": generation.to_dict()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

@@ -184,3 +184,35 @@ def test_the_report_ranks_vlm_rows_badged_with_parser_agreement_and_escaped_exam
     # the markup model always answers A: under the official parser every pair has one right, one wrong item
     pa = load_results(runs[0]).metric("pair_accuracy")
     assert pa.value == 0.0
+
+
+def test_vlm_on_the_unlabelled_causalvqa_test_split_writes_the_submission(cvqa, tmp_path):
+    out = tmp_path / "test"
+    _eval("--model", "answer-random", "--task", "causalvqa", "--data-root", str(cvqa), "--split", "test",
+          "--out", str(out), "--no-cache")
+    results = load_results(out)
+    assert results.metrics == [] and results.files.get("submission") == "submission.jsonl"
+    from pjbench.benchmarks.tasks import TASKS
+
+    qids = {it.pair_id for it in TASKS.build("causalvqa").load(cvqa, "test")}
+    lines = [json.loads(x) for x in (out / "submission.jsonl").read_text().splitlines()]
+    assert {str(x["qid"]) for x in lines} == {str(q) for q in qids} and len(lines) == len(qids)
+    limited = tmp_path / "limited"
+    _eval("--model", "answer-random", "--task", "causalvqa", "--data-root", str(cvqa), "--split", "test",
+          "--out", str(limited), "--no-cache", "--limit", "4")
+    assert (limited / "submission.partial.jsonl").is_file() and not (limited / "submission.jsonl").exists()
+
+
+def test_cached_answers_need_no_decoding(mvp, tmp_path, monkeypatch):
+    from pjbench.benchmarks.api import evaluate
+
+    kw = dict(task="mvpbench", readout="vlm", split="full", n_boot=200, progress=False, cache_dir=tmp_path / "c")
+    first, _ = evaluate("answer-random", mvp, tmp_path / "a", **kw)
+
+    def no_decoding(*a, **k):
+        raise AssertionError("a cached answer decoded its video")
+
+    monkeypatch.setattr("pjbench.benchmarks.vlm_runner.decode_clip", no_decoding)
+    again, _ = evaluate("answer-random", mvp, tmp_path / "b", **kw)
+    assert again.task["n_from_cache"] == again.task["n_scored"] == first.task["n_scored"]
+    assert again.metric("pair_accuracy").value == first.metric("pair_accuracy").value
