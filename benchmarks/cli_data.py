@@ -27,6 +27,8 @@ def list_cmd(what):
             ck = m.get("checkpoint") or "-"
             prep = (f"{m.get('resolution', '?')}px, {m.get('frames', '?')} frames, "
                     f"{m.get('sample_fps', '?')} fps (step {m.get('frame_step', '?')}), tubelet {m.get('tubelet', '?')}")
+            if "sampling" in m:  # a video-language model: its frame sampling, not an encoder's preprocessing
+                prep = f"frames: {m['sampling']}"
             flags = " [offline]" if m.get("offline") else ""
             click.echo(f"  {m['name']:<20} {m['description']}{flags}")
             click.echo(f"  {'':<20} params: {m.get('params', '?')}; checkpoint: {ck}; {prep}; readouts: "
