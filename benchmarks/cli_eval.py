@@ -121,15 +121,20 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
                                  model_args=model_args, **vlm_opts)
         echo_qa_headline(results)
         answers = results.task.get("answers") or {}
+
+        def count(n):  # per prompt on IntPhys 2: {"1": 0, "2": 3, "3": 0} -> "0/3/0 (prompts 1/2/3)"
+            return (f"{'/'.join(map(str, n.values()))} (prompts {'/'.join(n)})" if isinstance(n, dict) else str(n))
+
         click.echo(f"parsers: headline read by {answers.get('parser')}; unparseable "
-                   + ", ".join(f"{p} {n}" for p, n in (answers.get("unparseable") or {}).items())
+                   + ", ".join(f"{p} {count(n)}" for p, n in (answers.get("unparseable") or {}).items())
                    + "; read differently from it: "
                    + (", ".join(f"{p} {n}" for p, n in (answers.get("parser_disagreements") or {}).items()) or "-"))
         t = results.task
-        n_req = t.get("n_requests_generated", t["n_computed"])
-        click.echo(f"{n_req} of {t['n_items']} answers generated; {t['n_items'] - n_req - len(t.get('skipped') or [])} "
-                   f"served from the response cache; {len(t.get('skipped') or [])} skipped (no video or no answer: "
-                   "task.skipped)")
+        n_gen = t.get("n_requests_generated", t["n_computed"])
+        n_req = answers.get("n_requests", t["n_items"])
+        n_answered = answers.get("n_answered", answers.get("answered", n_gen))
+        click.echo(f"{n_gen} of {n_req} requests generated; {n_answered - n_gen} served from the response cache; "
+                   f"{len(t.get('skipped') or [])} item(s) skipped (no video or no answer: task.skipped)")
         click.echo(f"results: {path}")
         return
     given = [f"--{k.replace('_', '-')}" for k, v in vlm_opts.items() if v]

@@ -119,6 +119,14 @@ def recompute_headlines(results: RunResults, items: Sequence[ItemRecord]) -> dic
     pooled."""
     qa = any(it.correct is not None for it in items)
     out: dict[tuple[str, str | None], tuple[float, int]] = {}
+    if results.protocol.get("readout") == "vlm" and any((it.response or {}).get("prompts") for it in items):
+        # yes/no per video and prompt (IntPhys 2): accuracy = per video, the share of prompts answered right
+        # under the official parser, averaged over the videos with a label
+        vals = [float(np.mean([a["parsed"].get("official") == it.label for a in it.response["prompts"].values()]))
+                for it in items if it.label in (0, 1) and (it.response or {}).get("prompts")]
+        if vals:
+            out[("accuracy", None)] = (float(np.mean(vals)), len(vals))
+        return out
     if qa:
         pair_name, macro_over = qa_headline(str(results.task.get("name"))) or ("pair_accuracy", None)
         for name, v in _qa_values(items, pair_name, macro_over).items():
@@ -202,6 +210,8 @@ def verify_run(results: RunResults, run_dir: str | os.PathLike, items: Sequence[
 
 def _recomputable(results: RunResults) -> set[str]:
     """Names of the ``all`` rows :func:`recompute_headlines` determines for this run's task."""
+    if results.protocol.get("readout") == "vlm" and results.protocol.get("headline") == "accuracy":
+        return {"accuracy"}
     head = qa_headline(str(results.task.get("name")))
     if head is not None:
         pair = head[0]

@@ -106,7 +106,8 @@ READOUTS.add(Readout(
 READOUTS.add(Readout(
     name="vlm", description="a video-language model answers with the benchmark's official prompt; official and "
                             "strict parsers side by side; responses cached",
-    target="pjbench.benchmarks.readouts:run_vlm", item_kinds=("multiple_choice",), model_needs="generate",
+    target="pjbench.benchmarks.readouts:run_vlm", item_kinds=("multiple_choice", "surprise_pairs"),
+    model_needs="generate",
     options=("split", "seed", "n_boot", "overwrite", "progress", "limit", "device", "model_args", "checkpoint",
              "cache", "cache_dir", *VLM_OPTIONS),
     protocol_options=(),

@@ -45,8 +45,6 @@ __all__ = ["evaluate_vlm"]
 
 def _protocol_module(task: str):
     spec = TASKS.spec(task)
-    if spec.item_kind != "multiple_choice":
-        raise PjbenchError(f"the vlm readout reads multiple-choice items here; task {task} has {spec.item_kind} items")
     if not spec.vlm_protocol:
         raise PjbenchError(f"task {task} declares no video-language model protocol (TaskSpec.vlm_protocol)")
     return importlib.import_module(spec.vlm_protocol)
@@ -97,7 +95,8 @@ def evaluate_vlm(
                               model_args=model_args)
     sampling = getattr(answerer, "sampling", None) or proto.SAMPLING
     generation = proto.GENERATION
-    items = [it for it in task_obj.load(data_root, split, limit=limit) if isinstance(it, QAItem)]
+    binary = TASKS.spec(task).item_kind == "surprise_pairs"  # IntPhys 2: is this video plausible? per prompt
+    items = [it for it in task_obj.load(data_root, split, limit=limit) if binary or isinstance(it, QAItem)]
     if not items:
         raise PjbenchError(f"{task}/{split} under {data_root} has no items")
     info = answerer.info.to_dict()
@@ -109,46 +108,17 @@ def evaluate_vlm(
     store = ResponseCache(FeatureCache(cache_dir).root if cache else None, enabled=cache)
     refresh = overwrite == "always"
 
-    # -- requests, streamed in batches: the cache is keyed by the video's content hash (the frames shown
-    # follow from it and the sampling), so a cached answer needs no decoding; misses are decoded and sent
-    skipped: list[dict[str, str]] = []
-    texts: dict[str, dict[str, Any]] = {}
-    n_from_cache = 0
-    step = max(1, batch_size)
-    bar = tqdm(total=len(items), desc=f"{answerer.info.name} {task}/{split}", disable=not progress, unit="item")
-    for start in range(0, len(items), step):
-        todo: list[tuple[QAItem, Chat, Any, str]] = []
-        clips: dict[str, Any] = {}
-        for it in items[start:start + step]:
-            chat = proto.chat_for(it)
-            if not Path(it.path).is_file():
-                skipped.append({"name": it.name, "path": str(it.path), "reason": f"{it.path}: video file not found"})
-                continue
-            key = response_key(answerer.info, chat, video_fingerprint(it.path), sampling, generation)
-            hit = None if refresh else store.get(key)
-            if hit is not None:
-                texts[it.name] = {**hit, "from_cache": True, "chat": chat}
-                n_from_cache += 1
-                continue
-            try:
-                clip = clips.get(str(it.path)) or decode_clip(it.path, sampling)
-            except VideoError as exc:
-                skipped.append({"name": it.name, "path": str(it.path), "reason": str(exc)})
-                continue
-            clips[str(it.path)] = clip
-            todo.append((it, chat, clip, key))
-        results = answerer.generate([(clip, chat) for _, chat, clip, _ in todo], generation) if todo else []
-        if len(results) != len(todo):
-            raise PjbenchError(f"model {model} returned {len(results)} answers for {len(todo)} requests")
-        for (it, chat, _, key), res in zip(todo, results):
-            if not res.ok:
-                skipped.append({"name": it.name, "path": str(it.path), "reason": f"no answer: {res.error}"})
-                continue
-            payload = {"text": res.text, "meta": dict(res.meta or {})}
-            store.put(key, payload)
-            texts[it.name] = {**payload, "from_cache": False, "chat": chat}
-        bar.update(min(step, len(items) - start))
-    bar.close()
+    if binary:
+        from pjbench.benchmarks.vlm_binary import finish_binary
+
+        return finish_binary(answerer, proto, task_obj, task, split, items, out, store, data_root=data_root,
+                             sampling=sampling, generation=generation, refresh=refresh, batch_size=batch_size,
+                             progress=progress, n_boot=n_boot, seed=seed, limit=limit, device=device,
+                             fingerprint=run_config["data_fingerprint"], t0=t0, started_at=started_at)
+    requests = [(it.name, it, proto.chat_for(it)) for it in items]
+    texts, skipped, n_from_cache = answer_requests(answerer, requests, store, sampling, generation, refresh=refresh,
+                                                   batch_size=batch_size, progress=progress,
+                                                   desc=f"{answerer.info.name} {task}/{split}")
     order = {it.name: i for i, it in enumerate(items)}
     skipped.sort(key=lambda r: order[r["name"]])
 
@@ -230,6 +200,54 @@ def evaluate_vlm(
         conventions=task_conventions(task_obj, parser=default),
     )
     return results, write_results(out, results)
+
+
+def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], store: ResponseCache, sampling: Any,
+                    generation: Any, *, refresh: bool, batch_size: int, progress: bool, desc: str
+                    ) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]], int]:
+    """Answers of ``requests`` (``(request name, item, chat)``), streamed in batches: the cache is keyed by
+    the video's content hash (the frames shown follow from it and the sampling), so a cached answer needs no
+    decoding; misses are decoded (one clip per video per batch, never more in memory) and sent. Returns
+    ``({request name: {text, meta, from_cache, chat}}, skips, n served from the cache)``; a skip names the
+    item (``name``), its video and why (no video, undecodable, no answer after the backend's retries)."""
+    skipped: list[dict[str, str]] = []
+    texts: dict[str, dict[str, Any]] = {}
+    n_from_cache = 0
+    step = max(1, batch_size)
+    bar = tqdm(total=len(requests), desc=desc, disable=not progress, unit="request")
+    for start in range(0, len(requests), step):
+        todo: list[tuple[str, Any, Chat, Any, str]] = []
+        clips: dict[str, Any] = {}
+        for rname, it, chat in requests[start:start + step]:
+            if not Path(it.path).is_file():
+                skipped.append({"name": it.name, "path": str(it.path), "reason": f"{it.path}: video file not found"})
+                continue
+            key = response_key(answerer.info, chat, video_fingerprint(it.path), sampling, generation)
+            hit = None if refresh else store.get(key)
+            if hit is not None:
+                texts[rname] = {**hit, "from_cache": True, "chat": chat}
+                n_from_cache += 1
+                continue
+            try:
+                clip = clips.get(str(it.path)) or decode_clip(it.path, sampling)
+            except VideoError as exc:
+                skipped.append({"name": it.name, "path": str(it.path), "reason": str(exc)})
+                continue
+            clips[str(it.path)] = clip
+            todo.append((rname, it, chat, clip, key))
+        results = answerer.generate([(clip, chat) for _, _, chat, clip, _ in todo], generation) if todo else []
+        if len(results) != len(todo):
+            raise PjbenchError(f"model {answerer.info.name} returned {len(results)} answers for {len(todo)} requests")
+        for (rname, it, chat, _, key), res in zip(todo, results):
+            if not res.ok:
+                skipped.append({"name": it.name, "path": str(it.path), "reason": f"no answer: {res.error}"})
+                continue
+            payload = {"text": res.text, "meta": dict(res.meta or {})}
+            store.put(key, payload)
+            texts[rname] = {**payload, "from_cache": False, "chat": chat}
+        bar.update(min(step, len(requests) - start))
+    bar.close()
+    return texts, skipped, n_from_cache
 
 
 def requests_of(task: str, items: Sequence[QAItem]) -> list[Chat]:

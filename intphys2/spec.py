@@ -31,6 +31,7 @@ INTPHYS2 = TaskSpec(
                   "test split); independent re-runs 52.6–54.4", note="optimistic protocol"),
     ),
     in_overview_macro=True,
+    vlm_protocol="pjbench.intphys2.prompts",
     # 64 px (the offline models see 32-64 px; the writer's 128 px costs ~1.3x the time for the same numbers);
     # 128 frames at 12 fps = 64 at the models' 6 fps: 9 windows of 48. With 96 frames (one window) the pixel
     # baselines are no longer exactly at chance on occluded violations.

@@ -189,6 +189,17 @@ class RunView:
         rows = [r for r in (self.run.items or []) if getattr(r, "response", None)]
         if not rows:
             return []
+        if rows[0].response.get("prompts"):  # yes/no per prompt (IntPhys 2): the first prompt's exchange
+            words = {1: "possible", 0: "impossible", None: "-"}
+            out = []
+            for r in rows[:k]:
+                key = sorted(r.response["prompts"])[0]
+                a = r.response["prompts"][key]
+                out.append({"name": f"{r.name} (prompt {key})", "prompt": f"{a.get('system') or ''}\n{a.get('prompt') or ''}",
+                            "text": a.get("text") or "",
+                            "parsed": {p: words.get(v, str(v)) for p, v in (a.get("parsed") or {}).items()},
+                            "right": words.get(r.label, "?")})
+            return out
         picked = [r for r in rows if r.correct][: (k + 1) // 2]
         picked += [r for r in rows if not r.correct][: k - len(picked)]
         letters = "ABCDEFGHIJ"

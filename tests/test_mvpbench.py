@@ -161,7 +161,10 @@ def test_parse_answer(release):
     # lenient: the candidate text first (pjbench's earlier rule)
     assert task.parse_answer("No", yn, parser="lenient") == 1 and task.parse_answer("yes", yn, parser="lenient") == 0
     assert task.parse_answer("The cup moves right", cup, parser="lenient") == 1
-    assert task.parse_answer("Answer: B because", cup, parser="strict") is None
+    # strict: the prompt's format as the first word, the rest ignored (the official rule would read the article)
+    assert task.parse_answer("Answer: B because a ball falls", cup, parser="strict") == 1
+    assert task.parse_answer("Answer: B because a ball falls", cup) == 0
+    assert task.parse_answer("The answer is B", cup, parser="strict") is None
     assert isinstance(task, QATask)
 
 

@@ -55,10 +55,10 @@ def test_answer_random_on_mvpbench_through_eval(mvp, tmp_path):
     assert all(r.response["parsed"]["official"] == r.prediction for r in items)
     assert results.task["n_computed"] == len(items) and results.task["n_from_cache"] == 0
     n_items, n_skip = results.task["n_items"], len(results.task["skipped"])  # skips: videos missing from the release
-    assert f"{n_items - n_skip} of {n_items} answers generated; 0 served" in res.output
+    assert f"{n_items - n_skip} of {n_items} requests generated; 0 served" in res.output
     # a re-run is served from the response cache and gives the same numbers
     again = _eval(*args)
-    assert f"0 of {n_items} answers generated; {n_items - n_skip} served from the response cache" in again.output
+    assert f"0 of {n_items} requests generated; {n_items - n_skip} served from the response cache" in again.output
     assert load_results(out).task["n_from_cache"] == len(items)
     assert load_results(out).metric("pair_accuracy").value == results.metric("pair_accuracy").value
 
@@ -216,3 +216,55 @@ def test_cached_answers_need_no_decoding(mvp, tmp_path, monkeypatch):
     again, _ = evaluate("answer-random", mvp, tmp_path / "b", **kw)
     assert again.task["n_from_cache"] == again.task["n_scored"] == first.task["n_scored"]
     assert again.metric("pair_accuracy").value == first.metric("pair_accuracy").value
+
+
+class _FixedAnswerer:
+    """Answers every request with the same text."""
+
+    sampling = None
+    text = "I do not know"
+
+    def __init__(self, checkpoint=None, device="cpu"):
+        from pjbench.encoders.answerer import AnswererInfo
+
+        self.info = AnswererInfo(name="fixed-vlm", backend="test", model="fixed-vlm")
+
+    def generate(self, requests, generation):
+        from pjbench.encoders.answerer import AnswerResult
+
+        return [AnswerResult(text=self.text) for _ in requests]
+
+
+def test_intphys2_through_the_vlm_readout_asks_each_official_prompt(tiny_suite, tmp_path):
+    from pjbench.encoders.registry import MODELS
+    from pjbench.intphys2.prompts import PROMPTS, USER_TEXT
+
+    if "fixed-vlm-test" not in MODELS:
+        MODELS.register("fixed-vlm-test", _FixedAnswerer, "test answerer", readouts="generate", offline=True,
+                        checkpoint=None)
+    out = tmp_path / "ip2"
+    res = _eval("--model", "fixed-vlm-test", "--task", "intphys2", "--data-root", str(tiny_suite), "--split", "Main",
+                "--out", str(out), "--no-cache")
+    assert "accuracy" in res.output and "prompts 1/2/3" in res.output
+    results = load_results(out)
+    assert results.protocol["readout"] == "vlm" and results.protocol["prompts"] == ["1", "2", "3"]
+    recs = load_items(out)
+    n = len(recs)
+    assert n == results.task["n_items"] and {r.label for r in recs} == {0, 1}
+    for r in recs:
+        for k, a in r.response["prompts"].items():
+            assert a["system"] == PROMPTS[int(k)] and a["prompt"] == USER_TEXT
+    # "I do not know": the official substring rule reads "no" (in "not"/"know") -> impossible for prompts 1
+    # and 3, and no answer for prompt 2 (no 1 or 0); strict reads nothing
+    share_impossible = sum(r.label == 0 for r in recs) / n
+    assert results.metric("prompt1/accuracy").value == pytest.approx(share_impossible)
+    assert results.metric("prompt2/accuracy").value == 0.0
+    assert results.metric("accuracy").value == pytest.approx(2 * share_impossible / 3)
+    assert results.metric("strict/accuracy").value == 0.0
+    assert results.metric("accuracy_sd_over_prompts").value > 0
+    assert results.metric("accuracy", subset="visibility=visible") is not None
+    # the report recomputes the headline from the items file
+    rep = CliRunner().invoke(main, ["report", str(out), "--out", str(tmp_path / "r.html")])
+    assert rep.exit_code == 0, rep.output
+    html = (tmp_path / "r.html").read_text()
+    assert "headline recomputed from the items file (accuracy[all])" in html and "(prompt 1)" in html

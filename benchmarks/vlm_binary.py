@@ -1,0 +1,142 @@
+"""The ``vlm`` readout on a surprise-pairs benchmark (IntPhys 2): every video is asked whether its events are
+physically plausible, once per official prompt (``PROMPT_IDS`` of the task's protocol module, e.g.
+:mod:`pjbench.intphys2.prompts`: three system prompts), and each answer is read by every parser of the
+protocol (``PARSERS``: ``official``, the official substring rule with its quirks; ``strict``).
+
+Metrics (per video: 1 = possible / plausible, 0 = impossible; an answer no parser can read is wrong):
+``prompt<k>/accuracy`` per prompt; ``accuracy`` -- the headline of the readout -- the mean over prompts (per
+video, the share of prompts it was answered right under, averaged; never the official notebook's max over
+prompts), by condition / Difficulty / Camera / visibility too; ``accuracy_sd_over_prompts`` (the spread of
+the per-prompt accuracies); the same rows for every other parser as ``<parser>/...``. 95 % CIs resample
+scenes (``cluster``); chance 0.5. Videos without an answer to every prompt are recorded skips and take their
+matched partner out of the metrics, as for the surprise readout. Pairwise accuracy and AUROC need a score
+per video (the likelihood of "no"), which needs a backend that scores continuations: not computed here.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from pjbench.benchmarks.bootstrap import cluster_bootstrap_ci
+from pjbench.benchmarks.provenance import base_provenance, data_source, utcnow
+from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, write_jsonl, write_results
+
+__all__ = ["finish_binary", "prompt_accuracy"]
+
+
+def prompt_accuracy(records: Sequence[ItemRecord], parser: str, prompt: str | None) -> np.ndarray:
+    """Per record, 1 if the video was answered right under ``prompt`` (``None``: the share of its prompts)."""
+    out = []
+    for r in records:
+        answers = r.response["prompts"]
+        keys = [prompt] if prompt is not None else sorted(answers)
+        out.append(float(np.mean([answers[k]["parsed"].get(parser) == r.label for k in keys])))
+    return np.asarray(out, dtype=float)
+
+
+def _row(name: str, values: np.ndarray, clusters: list[str], subset: str, *, n_boot: int, seed: int) -> MetricValue:
+    if values.size == 0:
+        return MetricValue(name, None, None, None, n=0, n_clusters=0, chance=0.5, subset=subset, unit="videos")
+    lo, hi = cluster_bootstrap_ci(lambda idx: float(values[idx].mean()), clusters, n_boot=n_boot, seed=seed)
+    return MetricValue(name, float(values.mean()), lo, hi, n=int(values.size), n_clusters=len(set(clusters)),
+                       chance=0.5, subset=subset, unit="videos")
+
+
+def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: str, items: Sequence[Any], out: Path,
+                  store: Any, *, data_root: Any, sampling: Any, generation: Any, refresh: bool, batch_size: int,
+                  progress: bool, n_boot: int, seed: int, limit: int | None, device: str, fingerprint: str,
+                  t0: float, started_at: str) -> tuple[RunResults, Path]:
+    from pjbench.benchmarks.tasks import TASKS
+    from pjbench.benchmarks.vlm_runner import answer_requests
+
+    prompts = [str(k) for k in proto.PROMPT_IDS]
+    requests = [(f"{it.name}#{k}", it, proto.chat(int(k))) for it in items for k in prompts]
+    texts, skipped_rows, n_from_cache = answer_requests(answerer, requests, store, sampling, generation,
+                                                        refresh=refresh, batch_size=batch_size, progress=progress,
+                                                        desc=f"{answerer.info.name} {task}/{split}")
+    skipped: dict[str, dict[str, str]] = {}
+    for row in skipped_rows:
+        skipped.setdefault(row["name"], row)
+    for it in items:  # a video needs an answer to every prompt
+        if it.name not in skipped and any(f"{it.name}#{k}" not in texts for k in prompts):
+            skipped[it.name] = {"name": it.name, "path": str(it.path), "reason": "no answer to every prompt"}
+    by_pair: dict[str, list[Any]] = {}
+    for it in items:
+        by_pair.setdefault(str(it.pair_id), []).append(it)
+    left_out = [{"name": it.name, "path": str(it.path), "reason": f"pair {it.pair_id} incomplete (partner skipped)"}
+                for it in items if it.name not in skipped and any(o.name in skipped for o in by_pair[str(it.pair_id)])]
+    out_names = set(skipped) | {r["name"] for r in left_out}
+    parsers = list(proto.PARSERS)
+    records = []
+    for it in items:
+        if it.name in out_names:
+            continue
+        answers = {}
+        for k in prompts:
+            got = texts[f"{it.name}#{k}"]
+            parsed = {p: fn(got["text"], int(k)) for p, fn in proto.PARSERS.items()}
+            answers[k] = {"system": got["chat"].system, "prompt": got["chat"].user, "text": got["text"],
+                          "parsed": parsed, "from_cache": got["from_cache"], "meta": got.get("meta", {})}
+        records.append(ItemRecord(
+            name=it.name, split=it.split, path=str(it.path), label=it.label, pair_id=it.pair_id, cluster=it.cluster,
+            strata=dict(it.strata), from_cache=all(a["from_cache"] for a in answers.values()),
+            response={"prompts": answers}))
+    labelled = [r for r in records if r.label in (0, 1)]
+    metrics: list[MetricValue] = []
+    breakdowns = TASKS.spec(task).breakdowns
+    unparseable = {p: {k: sum(r.response["prompts"][k]["parsed"][p] is None for r in records) for k in prompts}
+                   for p in parsers}
+    if labelled:
+        clusters = [str(r.cluster if r.cluster is not None else r.pair_id) for r in labelled]
+        for p in parsers:
+            pre = "" if p == "official" else f"{p}/"
+            mean = prompt_accuracy(labelled, p, None)
+            metrics.append(_row(f"{pre}accuracy", mean, clusters, "all", n_boot=n_boot, seed=seed))
+            per = []
+            for k in prompts:
+                v = prompt_accuracy(labelled, p, k)
+                per.append(float(v.mean()))
+                metrics.append(_row(f"{pre}prompt{k}/accuracy", v, clusters, "all", n_boot=n_boot, seed=seed))
+            metrics.append(MetricValue(f"{pre}accuracy_sd_over_prompts", float(np.std(per, ddof=1)) if len(per) > 1
+                                       else None, None, None, n=len(per), n_clusters=len(per), chance=0.0,
+                                       subset="all", unit="prompts", higher_is_better=False))
+            if p != "official":
+                continue
+            for col in breakdowns:
+                for val in sorted({r.strata.get(col) for r in labelled if r.strata.get(col) is not None}):
+                    idx = [j for j, r in enumerate(labelled) if r.strata.get(col) == val]
+                    metrics.append(_row("accuracy", mean[idx], [clusters[j] for j in idx], f"{col}={val}",
+                                        n_boot=n_boot, seed=seed))
+    write_jsonl(out / ITEMS_FILE, records)
+    prov = base_provenance(seed, device)
+    prov.update({"started_at": started_at, "finished_at": utcnow(), "wall_time_s": round(time.time() - t0, 3)})
+    info = answerer.info.to_dict()
+    n_cached = sum(r.from_cache for r in records)
+    results = RunResults(
+        task={"name": task, "split": split, "data_root": str(Path(data_root).resolve()), "data_fingerprint": fingerprint,
+              "limit": limit, "n_items": len(items), "n_selected": len(items), "n_scored": len(records),
+              "skipped": list(skipped.values()), "left_out": left_out, "n_in_metrics": len(labelled), "dev_split": None,
+              "answers": {"parser": "official", "prompts": prompts, "unparseable": unparseable,
+                          "n_requests": len(requests), "n_answered": len(texts)},
+              "n_computed": len(records) - n_cached, "n_from_cache": n_cached, "n_from_previous_run": 0,
+              "n_requests_generated": len(texts) - n_from_cache, "n_cache_corrupt": store.n_corrupt},
+        model={"name": info["name"], "checkpoint": info["model"], "checkpoint_hash": None, "revision": info["revision"],
+               "params": None, "readouts": ["generate"], "extra": info.get("extra", {}), "backend": info["backend"],
+               "identity": {"name": info["name"], "backend": info["backend"], "model": info["model"],
+                            "revision": info["revision"]},
+               "cache": {"enabled": store.enabled, "root": str(store.root) if store.root else None,
+                         "store": "responses"}},
+        protocol={"readout": "vlm", "parser": "official", "parsers": parsers, "headline": "accuracy",
+                  "prompts": prompts, "prompt_protocol": proto.__name__, "sampling": sampling.to_dict(),
+                  "generation": generation.to_dict(), "prompt_aggregation": "mean over prompts (not the max)",
+                  "n_boot": n_boot, "ci_level": 0.95},
+        metrics=metrics, provenance=prov, files={"items": ITEMS_FILE}, data=data_source(data_root),
+        conventions={"source": "official IntPhys 2 VLM scripts (prompts, substring answer rule)",
+                     "accuracy": "share of videos answered right (1 possible / 0 impossible), mean over the "
+                                 "prompts; an unreadable answer is wrong", "pairing": "complete pairs only"},
+    )
+    return results, write_results(out, results)
