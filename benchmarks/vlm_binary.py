@@ -24,6 +24,7 @@ import numpy as np
 from pjbench.benchmarks.bootstrap import cluster_bootstrap_ci
 from pjbench.benchmarks.provenance import base_provenance, data_source, utcnow
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, write_jsonl, write_results
+from pjbench.encoders.answerer import Chat, response_key
 
 __all__ = ["finish_binary", "prompt_accuracy"]
 
@@ -127,7 +128,8 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
         model={"name": info["name"], "checkpoint": info["model"], "checkpoint_hash": None, "revision": info["revision"],
                "params": None, "readouts": ["generate"], "extra": info.get("extra", {}), "backend": info["backend"],
                "identity": {"name": info["name"], "backend": info["backend"], "model": info["model"],
-                            "revision": info["revision"]},
+                            "revision": info["revision"],
+                            "key": response_key(answerer.info, Chat(user=""), "", sampling, generation)[:16]},
                "cache": {"enabled": store.enabled, "root": str(store.root) if store.root else None,
                          "store": "responses"}},
         protocol={"readout": "vlm", "parser": "official", "parsers": parsers, "headline": "accuracy",
