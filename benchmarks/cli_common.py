@@ -185,3 +185,23 @@ def echo_qa_headline(results) -> None:
                    f"{100 * head.value:.1f} {ci} over {head.n} {head.unit} (chance {100 * head.chance:.0f})")
     echo_data_source(results)
     echo_coverage(results.task, unit="items")
+
+
+def echo_vlm_results(results) -> None:
+    """A ``vlm`` run's lines: the headline, the parsers' agreement, where the answers came from."""
+    echo_qa_headline(results)
+    answers = results.task.get("answers") or {}
+
+    def count(n):  # per prompt on IntPhys 2: {"1": 0, "2": 3, "3": 0} -> "0/3/0 (prompts 1/2/3)"
+        return f"{'/'.join(map(str, n.values()))} (prompts {'/'.join(n)})" if isinstance(n, dict) else str(n)
+
+    click.echo(f"parsers: headline read by {answers.get('parser')}; unparseable "
+               + ", ".join(f"{p} {count(n)}" for p, n in (answers.get("unparseable") or {}).items())
+               + "; read differently from it: "
+               + (", ".join(f"{p} {n}" for p, n in (answers.get("parser_disagreements") or {}).items()) or "-"))
+    t = results.task
+    n_gen = t.get("n_requests_generated", t["n_computed"])
+    n_req = answers.get("n_requests", t["n_items"])
+    n_answered = answers.get("n_answered", answers.get("answered", n_gen))
+    click.echo(f"{n_gen} of {n_req} requests generated; {n_answered - n_gen} served from the response cache; "
+               f"{len(t.get('skipped') or [])} item(s) skipped (no video or no answer: task.skipped)")

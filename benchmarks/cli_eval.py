@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from pjbench.benchmarks.cli_common import (
-    DEFAULT_TASK_TEXT, default_task_name, dev_split_help, echo_coverage, echo_data_source, echo_qa_headline,
+    DEFAULT_TASK_TEXT, default_task_name, dev_split_help, echo_coverage, echo_data_source, echo_qa_headline, echo_vlm_results,
     item_kind, main, parse_batch_size_option, parse_int_list, parse_model_args, split_help, user_errors,
 )
 from pjbench.benchmarks.errors import PjbenchError
@@ -119,22 +118,7 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
                                  batch_size=batch_size if isinstance(batch_size, int) else None,
                                  cache=not no_cache, cache_dir=cache_dir, device=device, checkpoint=checkpoint,
                                  model_args=model_args, **vlm_opts)
-        echo_qa_headline(results)
-        answers = results.task.get("answers") or {}
-
-        def count(n):  # per prompt on IntPhys 2: {"1": 0, "2": 3, "3": 0} -> "0/3/0 (prompts 1/2/3)"
-            return (f"{'/'.join(map(str, n.values()))} (prompts {'/'.join(n)})" if isinstance(n, dict) else str(n))
-
-        click.echo(f"parsers: headline read by {answers.get('parser')}; unparseable "
-                   + ", ".join(f"{p} {count(n)}" for p, n in (answers.get("unparseable") or {}).items())
-                   + "; read differently from it: "
-                   + (", ".join(f"{p} {n}" for p, n in (answers.get("parser_disagreements") or {}).items()) or "-"))
-        t = results.task
-        n_gen = t.get("n_requests_generated", t["n_computed"])
-        n_req = answers.get("n_requests", t["n_items"])
-        n_answered = answers.get("n_answered", answers.get("answered", n_gen))
-        click.echo(f"{n_gen} of {n_req} requests generated; {n_answered - n_gen} served from the response cache; "
-                   f"{len(t.get('skipped') or [])} item(s) skipped (no video or no answer: task.skipped)")
+        echo_vlm_results(results)
         click.echo(f"results: {path}")
         return
     given = [f"--{k.replace('_', '-')}" for k, v in vlm_opts.items() if v]
@@ -384,53 +368,6 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
     return ()
 
 
-@main.command("ablate")
-@click.option("--model", "-m", required=True, help="Registered model name (see `pjbench list`).")
-@click.option("--checkpoint", default=None, help="As for `eval` (an official V-JEPA 2 .pt gets the encoder-split row).")
-@click.option("--task", "-t", default=default_task_name, show_default=DEFAULT_TASK_TEXT, help="A surprise task.")
-@click.option("--data-root", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Dataset folder in the official layout (e.g. the IntPhys2/ release root).")
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for one run per protocol, ablation.json and ablation.md.")
-@click.option("--split", default=None, help="Split to report (default: the task's).")
-@click.option("--deviation", "deviations", multiple=True,
-              help="Only these deviations (repeatable): masks, padding, antialias, dtype, encoder-split, "
-                   "context-selection, debug-pairing. Default: all.")
-@click.option("--model-arg", "model_args", multiple=True, callback=parse_model_args, metavar="KEY=VALUE",
-              help="Extra argument for the model's factory (repeatable), as for `eval`.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N pairs of the reported split.")
-@click.option("--window", type=click.IntRange(min=2), default=None, help="Window length in sampled frames.")
-@click.option("--stride", type=click.IntRange(min=1), default=None, help="Window stride in sampled frames.")
-@click.option("--contexts", callback=parse_int_list, default=None, help="Comma-separated context lengths.")
-@click.option("--frame-step", type=click.IntRange(min=1), default=None, help="Keep every k-th frame.")
-@click.option("--batch-size", default="8", show_default=True, callback=parse_batch_size_option, metavar="N|auto",
-              help="Windows per forward pass.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help="Video-decoding worker processes.")
-@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for torch, numpy and the bootstrap.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Feature cache root.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@user_errors
-def ablate_cmd(model, checkpoint, task, data_root, out, split, deviations, model_args, limit, window, stride, contexts,
-               frame_step, batch_size, device, workers, n_boot, seed, cache_dir, quiet):
-    """What each fix of the published surprise protocol changes: the model under the corrected protocol, as
-    published, and one published deviation at a time, with pairwise accuracy and the paired difference vs
-    corrected (95 % cluster-bootstrap CI by scene). Runs share the feature cache."""
-    from pjbench.benchmarks.api import ablate
-
-    if not data_root.is_dir():
-        raise PjbenchError(f"--data-root {data_root}: no such directory")
-    ablation, path = ablate(model, data_root, out, task=task, split=split, deviations=deviations, checkpoint=checkpoint,
-                            model_args=model_args, limit=limit, window=window, stride=stride, contexts=contexts,
-                            frame_step=frame_step, batch_size=batch_size, device=device, workers=workers,
-                            n_boot=n_boot, seed=seed, cache_dir=cache_dir, progress=not quiet,
-                            command="pjbench ablate " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["ablate"] else None)
-    click.echo(ablation.table())
-    click.echo(f"ablation: {path}")
-    click.echo(f"table: {path.parent / 'ablation.md'}")
-
-
 @main.command("merge")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The --out of a sharded run (torchrun, --shard, Slurm).")
@@ -443,6 +380,8 @@ def merge_cmd(out, shards, quiet):
     from pjbench.benchmarks.api import merge
 
     results, path = merge(out, shards=shards, progress=not quiet)
+    if results.protocol.get("readout") == "probe":
+        echo_qa_headline(results)
+        click.echo(f"results: {path}")
+        return
     _echo_surprise_results(results, path, out)
-
-
