@@ -29,6 +29,10 @@ CAUSALVQA = TaskSpec(
     references=(
         Reference("Humans", 0.85, "Foss et al. 2025, CausalVQA (arXiv:2506.09943), approx."),
         Reference("V-JEPA 2 + LLM (as reported)", 0.449, "Foss et al. 2025 (arXiv:2506.09943)"),
+        Reference("Gemini 2.5 Flash (as reported)", 0.62, "Foss et al. 2025 (arXiv:2506.09943), approx.",
+                  note="video-language model, 10 frames"),
+        Reference("GPT-4o (as reported)", 0.51, "Foss et al. 2025 (arXiv:2506.09943), approx.",
+                  note="video-language model, 10 frames"),
     ),
     in_overview_macro=True,
     vlm_protocol="pjbench.causalvqa.prompts",

@@ -25,6 +25,10 @@ MVPBENCH = TaskSpec(
     references=(
         Reference("Humans", 0.929, "Krojer et al. 2025, MVPBench (arXiv:2506.09987)"),
         Reference("V-JEPA 2 + LLM (as reported)", 0.445, "Krojer et al. 2025 (arXiv:2506.09987), mini split"),
+        Reference("InternVL2.5-8B (as reported)", 0.3992, "facebookresearch/minimal_video_pairs reproducibility.md: "
+                  "lmms-eval mvp_mini, video modality", note="video-language model, mini split"),
+        Reference("Qwen2-VL-7B (as reported)", 0.2923, "facebookresearch/minimal_video_pairs reproducibility.md: "
+                  "lmms-eval mvp_mini, 16 frames, max_pixels 151200", note="video-language model, mini split"),
     ),
     in_overview_macro=True,
     demo=DemoPlan(data_dir="MVPBench", split="full", readout="probe", models=("pixel-patches", "vjepa2-tiny-random"),
