@@ -268,3 +268,29 @@ def test_intphys2_through_the_vlm_readout_asks_each_official_prompt(tiny_suite, 
     assert rep.exit_code == 0, rep.output
     html = (tmp_path / "r.html").read_text()
     assert "headline recomputed from the items file (accuracy[all])" in html and "(prompt 1)" in html
+
+
+def test_a_real_server_backed_by_a_tiny_transformers_model(cvqa, tmp_path):
+    from tiny_chat_server import TinyChatServer, build_tiny_chat_model
+
+    server = TinyChatServer(build_tiny_chat_model(tmp_path / "tiny-lm"))
+    try:
+        out = tmp_path / "run"
+        args = ["--model", "openai:tiny-lm", "--base-url", server.url, "--task", "causalvqa", "--data-root", str(cvqa),
+                "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--limit", "10"]
+        res = _eval(*args)
+        n_sent = len(server.requests)
+        again = _eval(*args)  # served from the response cache: nothing more is sent
+        assert len(server.requests) == n_sent
+    finally:
+        server.close()
+    results = load_results(out)
+    recs = load_items(out)
+    assert recs and n_sent == len(recs) and results.model["identity"]["model"] == "tiny-lm"
+    # what the model generated, read by every parser; counted, never dropped
+    assert all(isinstance(r.response["text"], str) for r in recs)
+    assert all(set(r.response["parsed"]) == {"official", "lenient", "strict"} for r in recs)
+    assert results.task["n_scored"] == len(recs) and results.metric("paired_accuracy") is not None
+    assert "parsers: headline read by official" in res.output and f"0 of {len(recs)} requests generated" in again.output
+    body = server.requests[0]
+    assert body["max_tokens"] == 1024 and body["temperature"] == 0.0  # CausalVQA's official decoding
