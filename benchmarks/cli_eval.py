@@ -110,14 +110,23 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
         raise PjbenchError(f"--data-root {data_root}: no such directory")
     vlm_opts = {k: scale.pop(k) for k in ("base_url", "api_key_env", "max_concurrency")}
     if readout == "vlm" or (readout is None and predictions is None and _is_answerer(model)):
-        if scale.get("shard") or scale.get("slurm_partition"):
-            raise PjbenchError("--shard / --slurm-partition: the vlm readout runs in one process here (an "
-                               "openai:NAME server scales it: raise --max-concurrency)")
-        results, path = evaluate(model, data_root, out, task=task, readout="vlm", split=split, limit=limit,
-                                 seed=seed, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
-                                 batch_size=batch_size if isinstance(batch_size, int) else None,
-                                 cache=not no_cache, cache_dir=cache_dir, device=device, checkpoint=checkpoint,
-                                 model_args=model_args, **vlm_opts)
+        if scale.get("slurm_partition") or _dist_env():
+            raise PjbenchError("--slurm-partition / torchrun: the vlm readout shards by hand (--shard I/N, a shared "
+                               "--cache-dir) or scales through an openai:NAME server (raise --max-concurrency)")
+        got = evaluate(model, data_root, out, task=task, readout="vlm", split=split, limit=limit,
+                       seed=seed, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
+                       batch_size=batch_size if isinstance(batch_size, int) else None,
+                       cache=not no_cache, cache_dir=cache_dir, device=device, checkpoint=checkpoint,
+                       model_args=model_args, shard=scale.get("shard"), **vlm_opts)
+        if scale.get("shard"):
+            click.echo(f"shard {got.shard}: {got.n_scored} of {got.n_items} requests answered ({got.n_skipped} "
+                       f"skipped, {got.n_computed} generated now) in {got.directory}")
+            if got.merged is None:
+                click.echo(f"waiting for shard(s) {', '.join(map(str, got.pending))} of {got.shard.count}; the last "
+                           f"shard to finish merges, or run `pjbench merge --out {out}`")
+                return
+            got = got.merged
+        results, path = got
         echo_vlm_results(results)
         click.echo(f"results: {path}")
         return
@@ -156,6 +165,12 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
             click.echo(f"{key}: {Path(out) / rel}")
         return
     _echo_surprise_results(results, path, out)
+
+
+def _dist_env():
+    from pjbench.benchmarks.distributed import torchrun_env
+
+    return torchrun_env()
 
 
 def _is_answerer(model: str) -> bool:
@@ -380,6 +395,10 @@ def merge_cmd(out, shards, quiet):
     from pjbench.benchmarks.api import merge
 
     results, path = merge(out, shards=shards, progress=not quiet)
+    if results.protocol.get("readout") == "vlm":
+        echo_vlm_results(results)
+        click.echo(f"results: {path}")
+        return
     if results.protocol.get("readout") == "probe":
         echo_qa_headline(results)
         click.echo(f"results: {path}")

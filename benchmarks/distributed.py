@@ -361,6 +361,11 @@ def merge(out: str | os.PathLike, *, shards: int | None = None, progress: bool =
             break
     if invocation is None:
         raise PjbenchError(f"{out}: no shard of {shards} wrote {INVOCATION_FILE}; re-run the shards")
+    if invocation.get("readout") == "vlm":
+        from pjbench.benchmarks.vlm_runner import evaluate_vlm
+
+        return evaluate_vlm(invocation["model"], invocation["task"], invocation["data_root"], out,
+                            **invocation["options"], device=device, progress=progress, require_shards=shards)
     if invocation.get("readout") == "probe":
         from pjbench.benchmarks.probe_runner import evaluate_probe
 

@@ -40,7 +40,7 @@ from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.results import atomic_write_text, dumps
 from pjbench.benchmarks.runlock import run_lock
 
-__all__ = ["Shard", "check_shards", "invocation_of", "locked", "run_feature_shard", "video_key"]
+__all__ = ["Shard", "check_may_write", "check_shards", "invocation_of", "locked", "run_feature_shard", "video_key"]
 
 MERGE_MODES = ("if-complete", "wait", "never")
 
@@ -73,7 +73,7 @@ def invocation_of(model: str, task: str, data_root: str | os.PathLike, locals_: 
             "options": json.loads(dumps(locals_))}
 
 
-def _check_may_write(out: Path, shard: Shard, run_config: dict[str, Any], overwrite: str) -> None:
+def check_may_write(out: Path, shard: Shard, run_config: dict[str, Any], overwrite: str) -> None:
     """Refuse to mix configurations: the run's, this shard's and its sibling shards' (same layout) must agree
     (``overwrite="always"`` replaces this shard's own record only)."""
     config = json.loads(dumps(run_config))
@@ -112,7 +112,7 @@ def run_feature_shard(enc: Any, pool: Sequence[Any], store: Any, out: str | os.P
     shard = Shard.parse(shard)
     out = Path(out)
     sdir = shard_dir(out, shard)
-    _check_may_write(out, shard, run_config, overwrite)
+    check_may_write(out, shard, run_config, overwrite)
     mine = [it for it in pool if shard.owns(video_key(it.path, data_root))]
     t_start = time.time()
     sdir.mkdir(parents=True, exist_ok=True)

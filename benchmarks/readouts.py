@@ -109,7 +109,7 @@ READOUTS.add(Readout(
     target="pjbench.benchmarks.readouts:run_vlm", item_kinds=("multiple_choice", "surprise_pairs"),
     model_needs="generate",
     options=("split", "seed", "n_boot", "overwrite", "progress", "limit", "device", "model_args", "checkpoint",
-             "cache", "cache_dir", *VLM_OPTIONS),
+             "cache", "cache_dir", *VLM_OPTIONS, "shard", "merge", "run_id", "require_shards"),
     protocol_options=(),
 ))
 

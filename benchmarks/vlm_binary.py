@@ -26,7 +26,7 @@ from pjbench.benchmarks.provenance import base_provenance, data_source, utcnow
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, write_jsonl, write_results
 from pjbench.encoders.answerer import Chat, response_key
 
-__all__ = ["finish_binary", "prompt_accuracy"]
+__all__ = ["binary_requests", "finish_binary", "prompt_accuracy"]
 
 
 def prompt_accuracy(records: Sequence[ItemRecord], parser: str, prompt: str | None) -> np.ndarray:
@@ -47,18 +47,20 @@ def _row(name: str, values: np.ndarray, clusters: list[str], subset: str, *, n_b
                        chance=0.5, subset=subset, unit="videos")
 
 
+def binary_requests(proto: Any, items: Sequence[Any]) -> list[tuple[str, Any, Any]]:
+    """``(request name, item, chat)`` for every video and prompt: ``<item>#<prompt>``."""
+    return [(f"{it.name}#{k}", it, proto.chat(int(k))) for it in items for k in map(str, proto.PROMPT_IDS)]
+
+
 def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: str, items: Sequence[Any], out: Path,
-                  store: Any, *, data_root: Any, sampling: Any, generation: Any, refresh: bool, batch_size: int,
-                  progress: bool, n_boot: int, seed: int, limit: int | None, device: str, fingerprint: str,
+                  store: Any, requests: Sequence[Any], texts: dict[str, dict[str, Any]],
+                  skipped_rows: list[dict[str, str]], n_from_cache: int, *, data_root: Any, sampling: Any,
+                  generation: Any, n_boot: int, seed: int, limit: int | None, device: str, fingerprint: str,
                   t0: float, started_at: str) -> tuple[RunResults, Path]:
+    """Records, metrics and results of the answered ``requests`` (see the module docstring)."""
     from pjbench.benchmarks.tasks import TASKS
-    from pjbench.benchmarks.vlm_runner import answer_requests
 
     prompts = [str(k) for k in proto.PROMPT_IDS]
-    requests = [(f"{it.name}#{k}", it, proto.chat(int(k))) for it in items for k in prompts]
-    texts, skipped_rows, n_from_cache = answer_requests(answerer, requests, store, sampling, generation,
-                                                        refresh=refresh, batch_size=batch_size, progress=progress,
-                                                        desc=f"{answerer.info.name} {task}/{split}")
     skipped: dict[str, dict[str, str]] = {}
     for row in skipped_rows:
         skipped.setdefault(row["name"], row)

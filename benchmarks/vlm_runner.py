@@ -35,9 +35,9 @@ from pjbench.benchmarks.provenance import base_provenance, data_source, fingerpr
 from pjbench.benchmarks.response_cache import ResponseCache
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, RunResults, task_conventions, write_jsonl, write_results
 from pjbench.benchmarks.rundir import prepare_out
-from pjbench.benchmarks.runlock import holding_out_lock
 from pjbench.benchmarks.tasks import TASKS, QAItem
 from pjbench.encoders.answerer import Chat, response_key
+from pjbench.benchmarks.distributed import Shard
 from pjbench.encoders.answerers import build_answerer
 
 __all__ = ["evaluate_vlm"]
@@ -57,7 +57,6 @@ def _parse_all(task_obj: Any, text: str | None, item: QAItem) -> dict[str, int |
     return {p: task_obj.parse_answer(text, item, parser=p) for p in parsers}
 
 
-@holding_out_lock
 def evaluate_vlm(
     model: str,
     task: str,
@@ -79,10 +78,33 @@ def evaluate_vlm(
     device: str = "cpu",
     checkpoint: str | None = None,
     model_args: dict[str, Any] | None = None,
-) -> tuple[RunResults, Path]:
+    shard: Any = None,
+    require_shards: int | None = None,
+    merge: str = "if-complete",
+    run_id: str | None = None,
+) -> Any:
     """Answer ``task``/``split`` with the video-language model ``model`` (a registered ``generate`` model or
     ``openai:NAME`` with ``base_url``); write ``results.json`` + ``items.jsonl`` to ``out``. Returns
-    ``(results, path)``. ``limit``: the first N items (whole pairs: a pair cut by the limit is left out)."""
+    ``(results, path)``. ``limit``: the first N items (whole pairs: a pair cut by the limit is left out).
+
+    ``shard="i/N"``: answer only the items shard i owns, into the response cache (which every shard and the
+    merge must share: ``cache_dir`` on shared storage), and record them in ``<out>/.shards/<i>-of-<N>/``;
+    returns a :class:`~pjbench.benchmarks.runner.ShardOutcome`. The last shard to finish (``merge``
+    ``"if-complete"``; ``"never"``: ``pjbench merge``) merges: ``require_shards=N``, which generates nothing
+    (an answer no shard stored is a recorded skip) and refuses, naming them, shards that have not finished."""
+    from pjbench.benchmarks.probe_shards import locked
+
+    return locked(_evaluate_vlm, out, shard, dict(
+        model=model, task=task, data_root=data_root, out=out, split=split, limit=limit, seed=seed, n_boot=n_boot,
+        overwrite=overwrite, progress=progress, batch_size=batch_size, cache=cache, cache_dir=cache_dir,
+        base_url=base_url, api_key_env=api_key_env, max_concurrency=max_concurrency, device=device,
+        checkpoint=checkpoint, model_args=model_args, shard=shard, require_shards=require_shards, merge=merge,
+        run_id=run_id))
+
+
+def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, overwrite, progress, batch_size, cache,
+                  cache_dir, base_url, api_key_env, max_concurrency, device, checkpoint, model_args, shard,
+                  require_shards, merge, run_id):
     t0, started_at = time.time(), utcnow()
     proto = _protocol_module(task)
     task_obj = TASKS.build(task)
@@ -104,21 +126,45 @@ def evaluate_vlm(
                   "model": info, "sampling": sampling.to_dict(), "generation": generation.to_dict(),
                   "protocol": proto.__name__, "seed": seed}
     out = Path(out)
-    prepare_out(out, run_config, overwrite)
     store = ResponseCache(FeatureCache(cache_dir).root if cache else None, enabled=cache)
     refresh = overwrite == "always"
-
     if binary:
-        from pjbench.benchmarks.vlm_binary import finish_binary
+        from pjbench.benchmarks.vlm_binary import binary_requests, finish_binary
 
-        return finish_binary(answerer, proto, task_obj, task, split, items, out, store, data_root=data_root,
-                             sampling=sampling, generation=generation, refresh=refresh, batch_size=batch_size,
-                             progress=progress, n_boot=n_boot, seed=seed, limit=limit, device=device,
-                             fingerprint=run_config["data_fingerprint"], t0=t0, started_at=started_at)
-    requests = [(it.name, it, proto.chat_for(it)) for it in items]
+        requests = binary_requests(proto, items)
+    else:
+        requests = [(it.name, it, proto.chat_for(it)) for it in items]
+    desc = f"{answerer.info.name} {task}/{split}"
+    if shard is not None:  # answer this shard's items into the response cache; the last shard merges
+        from pjbench.benchmarks.vlm_shards import run_vlm_shard
+
+        invocation = {"readout": "vlm", "model": model, "task": task, "data_root": str(Path(data_root).resolve()),
+                      "options": {"split": split, "limit": limit, "seed": seed, "n_boot": n_boot,
+                                  "batch_size": batch_size, "cache": cache,
+                                  "cache_dir": str(store.root.parent) if store.root else None,
+                                  "base_url": base_url, "api_key_env": api_key_env,
+                                  "max_concurrency": max_concurrency, "checkpoint": checkpoint,
+                                  "model_args": dict(model_args or {})}}
+        return run_vlm_shard(
+            answerer, requests, store, sampling, generation, out, shard=shard, run_config=run_config,
+            invocation=invocation, overwrite=overwrite, merge=merge, run_id=run_id, batch_size=batch_size,
+            progress=progress, desc=desc,
+            merge_fn=lambda: evaluate_vlm(model, task, data_root, out, **{**invocation["options"], "device": device,
+                                                                          "progress": progress,
+                                                                          "require_shards": Shard.parse(shard).count}))
+    if require_shards:
+        from pjbench.benchmarks.vlm_shards import check_vlm_shards
+
+        check_vlm_shards(out, require_shards, run_config)
+    prepare_out(out, run_config, overwrite, keep_shards=bool(require_shards))
     texts, skipped, n_from_cache = answer_requests(answerer, requests, store, sampling, generation, refresh=refresh,
-                                                   batch_size=batch_size, progress=progress,
-                                                   desc=f"{answerer.info.name} {task}/{split}")
+                                                   batch_size=batch_size, progress=progress, desc=desc,
+                                                   offline=bool(require_shards))
+    if binary:
+        return finish_binary(answerer, proto, task_obj, task, split, items, out, store, requests, texts, skipped,
+                             n_from_cache, data_root=data_root, sampling=sampling, generation=generation,
+                             n_boot=n_boot, seed=seed, limit=limit, device=device,
+                             fingerprint=run_config["data_fingerprint"], t0=t0, started_at=started_at)
     order = {it.name: i for i, it in enumerate(items)}
     skipped.sort(key=lambda r: order[r["name"]])
 
@@ -203,13 +249,14 @@ def evaluate_vlm(
 
 
 def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], store: ResponseCache, sampling: Any,
-                    generation: Any, *, refresh: bool, batch_size: int, progress: bool, desc: str
-                    ) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]], int]:
+                    generation: Any, *, refresh: bool, batch_size: int, progress: bool, desc: str,
+                    offline: bool = False) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]], int]:
     """Answers of ``requests`` (``(request name, item, chat)``), streamed in batches: the cache is keyed by
     the video's content hash (the frames shown follow from it and the sampling), so a cached answer needs no
     decoding; misses are decoded (one clip per video per batch, never more in memory) and sent. Returns
     ``({request name: {text, meta, from_cache, chat}}, skips, n served from the cache)``; a skip names the
-    item (``name``), its video and why (no video, undecodable, no answer after the backend's retries)."""
+    item (``name``), its video and why (no video, undecodable, no answer after the backend's retries).
+    ``offline`` (a merge): nothing is generated; a request without a cached answer is a skip."""
     skipped: list[dict[str, str]] = []
     texts: dict[str, dict[str, Any]] = {}
     n_from_cache = 0
@@ -227,6 +274,10 @@ def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], st
             if hit is not None:
                 texts[rname] = {**hit, "from_cache": True, "chat": chat}
                 n_from_cache += 1
+                continue
+            if offline:
+                skipped.append({"name": it.name, "path": str(it.path),
+                                "reason": "no answer in the response cache (its shard did not store one)"})
                 continue
             try:
                 clip = clips.get(str(it.path)) or decode_clip(it.path, sampling)

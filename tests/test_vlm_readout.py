@@ -294,3 +294,29 @@ def test_a_real_server_backed_by_a_tiny_transformers_model(cvqa, tmp_path):
     assert "parsers: headline read by official" in res.output and f"0 of {len(recs)} requests generated" in again.output
     body = server.requests[0]
     assert body["max_tokens"] == 1024 and body["temperature"] == 0.0  # CausalVQA's official decoding
+
+
+def test_vlm_shards_merge_to_the_one_process_run(mvp, tmp_path):
+    from pjbench.benchmarks.api import evaluate
+
+    base = ["--model", "answer-random", "--task", "mvpbench", "--data-root", str(mvp), "--split", "full"]
+    one = tmp_path / "one"
+    _eval(*base, "--out", str(one), "--no-cache")
+    out, cache = tmp_path / "sharded", str(tmp_path / "shared-cache")
+    first = _eval(*base, "--out", str(out), "--cache-dir", cache, "--shard", "0/2")
+    assert "shard 0/2:" in first.output and "waiting for shard(s) 1 of 2" in first.output
+    res = CliRunner().invoke(main, ["merge", "--out", str(out), "-q"])
+    assert res.exit_code == 1 and "shard(s) 1/2 have not finished" in res.output
+    second = _eval(*base, "--out", str(out), "--cache-dir", cache, "--shard", "1/2")
+    assert "pair accuracy" in second.output  # the last shard merged
+    a, b = load_results(one), load_results(out)
+    assert b.task["n_requests_generated"] == 0  # the merge generated nothing
+    assert [(m.name, m.subset, m.value, m.ci_low, m.ci_high) for m in a.metrics] == \
+           [(m.name, m.subset, m.value, m.ci_low, m.ci_high) for m in b.metrics]
+    assert [(r.name, r.prediction) for r in load_items(one)] == [(r.name, r.prediction) for r in load_items(out)]
+    again = CliRunner().invoke(main, ["merge", "--out", str(out), "-q"])  # pjbench merge redoes it from the cache
+    assert again.exit_code == 0 and "pair accuracy" in again.output
+    # without a shared cache there is nowhere to keep the answers
+    with pytest.raises(Exception, match="response cache"):
+        evaluate("answer-random", mvp, tmp_path / "x", task="mvpbench", readout="vlm", split="full", cache=False,
+                 shard="0/2", progress=False)

@@ -1,0 +1,82 @@
+"""The ``vlm`` readout beyond one process: shards answer, the merge reads the response cache.
+
+Shard ``i/N`` of a ``vlm`` run (``pjbench eval --model M --task T --shard i/N``) answers the requests of the
+items it owns (sha256 of the item name, :func:`pjbench.benchmarks.distributed.shard_of`) into the response
+cache -- which every shard and the merge must see (``--cache-dir`` on shared storage) -- and records them in
+``<out>/.shards/<i>-of-<N>/`` (``run_config.json``, ``invocation.json``, ``done.json``, ``heartbeat``). The
+merge (the last shard to finish, or ``pjbench merge``) refuses, naming them, shards that have not finished
+under the same configuration, then scores the whole run from the cache without generating anything: an
+answer no shard stored is a recorded skip. The results equal a one-process run's.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from pjbench.benchmarks.distributed import (
+    INVOCATION_FILE,
+    RUN_CONFIG_FILE,
+    Heartbeat,
+    Shard,
+    mark_done,
+    mark_failed,
+    reset_shard_dir,
+    shard_dir,
+    shards_done,
+)
+from pjbench.benchmarks.errors import PjbenchError
+from pjbench.benchmarks.probe_shards import MERGE_MODES, check_may_write
+from pjbench.benchmarks.results import atomic_write_text, dumps
+
+__all__ = ["check_vlm_shards", "run_vlm_shard"]
+
+
+def run_vlm_shard(answerer: Any, requests: Sequence[tuple[str, Any, Any]], store: Any, sampling: Any, generation: Any,
+                  out: Path, *, shard: Any, run_config: dict[str, Any], invocation: dict[str, Any], overwrite: str,
+                  merge: str, run_id: str | None, batch_size: int, progress: bool, desc: str,
+                  merge_fn: Callable[[], Any]):
+    """Answer the requests of ``shard``'s items, record them, merge when this is the last shard."""
+    from pjbench.benchmarks.runner import ShardOutcome
+    from pjbench.benchmarks.vlm_runner import answer_requests
+
+    if merge not in ("if-complete", "never"):
+        raise PjbenchError(f"merge must be one of if-complete, never for a vlm shard; got {merge!r} "
+                           f"(known modes: {', '.join(MERGE_MODES)})")
+    if not store.enabled:
+        raise PjbenchError("a sharded vlm run keeps its answers in the response cache: drop --no-cache (and give "
+                           "every shard the same --cache-dir on shared storage)")
+    shard = Shard.parse(shard)
+    sdir = shard_dir(out, shard)
+    check_may_write(out, shard, run_config, overwrite)
+    mine = [r for r in requests if shard.owns(r[1].name)]
+    sdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    with Heartbeat(sdir, run_id):
+        try:
+            reset_shard_dir(sdir, wipe=overwrite == "always")
+            atomic_write_text(sdir / RUN_CONFIG_FILE, dumps(run_config) + "\n")
+            atomic_write_text(sdir / INVOCATION_FILE, dumps(invocation) + "\n")
+            texts, skipped, n_cached = answer_requests(answerer, mine, store, sampling, generation,
+                                                       refresh=overwrite == "always", batch_size=batch_size,
+                                                       progress=progress, desc=f"{desc} [shard {shard}]")
+            mark_done(sdir, {"shard": str(shard), "readout": "vlm", "n_requests": len(mine), "n_answered": len(texts),
+                             "n_from_cache": n_cached, "skipped": skipped, "run_id": run_id,
+                             "wall_time_s": round(time.time() - t0, 3)})
+        except BaseException as exc:
+            mark_failed(sdir, f"{type(exc).__name__}: {exc}", run_id)
+            raise
+    outcome = ShardOutcome(shard, sdir, len(mine), len(texts), len(skipped), len(texts) - n_cached, pending=[])
+    outcome.pending = shards_done(out, shard.count, run_config)
+    if merge != "never" and not outcome.pending:
+        outcome.merged = merge_fn()
+    return outcome
+
+
+def check_vlm_shards(out: Path, count: int, run_config: dict[str, Any]) -> None:
+    """The merge's precondition: every one of the ``count`` shards finished under ``run_config``."""
+    pending = shards_done(out, count, run_config)
+    if pending:
+        raise PjbenchError(f"{out}: shard(s) {', '.join(f'{i}/{count}' for i in pending)} have not finished under "
+                           f"this configuration; run them (--shard I/{count}), then `pjbench merge --out {out}`")
