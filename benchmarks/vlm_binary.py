@@ -71,7 +71,8 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
     for it in items:
         by_pair.setdefault(str(it.pair_id), []).append(it)
     left_out = [{"name": it.name, "path": str(it.path), "reason": f"pair {it.pair_id} incomplete (partner skipped)"}
-                for it in items if it.name not in skipped and any(o.name in skipped for o in by_pair[str(it.pair_id)])]
+                for it in items if it.name not in skipped and it.pair_id is not None
+                and any(o.name in skipped for o in by_pair[str(it.pair_id)])]
     out_names = set(skipped) | {r["name"] for r in left_out}
     parsers = list(proto.PARSERS)
     records = []
@@ -93,6 +94,8 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
     breakdowns = TASKS.spec(task).breakdowns
     unparseable = {p: {k: sum(r.response["prompts"][k]["parsed"][p] is None for r in records) for k in prompts}
                    for p in parsers}
+    disagree = {p: sum(r.response["prompts"][k]["parsed"][p] != r.response["prompts"][k]["parsed"]["official"]
+                       for r in records for k in prompts) for p in parsers if p != "official"}
     if labelled:
         clusters = [str(r.cluster if r.cluster is not None else r.pair_id) for r in labelled]
         for p in parsers:
@@ -124,6 +127,7 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
               "limit": limit, "n_items": len(items), "n_selected": len(items), "n_scored": len(records),
               "skipped": list(skipped.values()), "left_out": left_out, "n_in_metrics": len(labelled), "dev_split": None,
               "answers": {"parser": "official", "prompts": prompts, "unparseable": unparseable,
+                          "parser_disagreements": disagree,
                           "n_requests": len(requests), "n_answered": len(texts)},
               "n_computed": len(records) - n_cached, "n_from_cache": n_cached, "n_from_previous_run": 0,
               "n_requests_generated": len(texts) - n_from_cache, "n_cache_corrupt": store.n_corrupt},

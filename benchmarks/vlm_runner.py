@@ -36,7 +36,7 @@ from pjbench.benchmarks.response_cache import ResponseCache
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, RunResults, task_conventions, write_jsonl, write_results
 from pjbench.benchmarks.rundir import prepare_out
 from pjbench.benchmarks.tasks import TASKS, QAItem
-from pjbench.encoders.answerer import Chat, response_key
+from pjbench.encoders.answerer import Chat, identity_of, response_key
 from pjbench.benchmarks.distributed import Shard
 from pjbench.encoders.answerers import build_answerer
 
@@ -123,7 +123,7 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
         raise PjbenchError(f"{task}/{split} under {data_root} has no items")
     info = answerer.info.to_dict()
     run_config = {"task": task, "split": split, "limit": limit, "data_fingerprint": fingerprint_items(items),
-                  "model": info, "sampling": sampling.to_dict(), "generation": generation.to_dict(),
+                  "model": identity_of(answerer.info), "sampling": sampling.to_dict(), "generation": generation.to_dict(),
                   "protocol": proto.__name__, "seed": seed}
     out = Path(out)
     store = ResponseCache(FeatureCache(cache_dir).root if cache else None, enabled=cache)
@@ -141,8 +141,10 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
         invocation = {"readout": "vlm", "model": model, "task": task, "data_root": str(Path(data_root).resolve()),
                       "options": {"split": split, "limit": limit, "seed": seed, "n_boot": n_boot,
                                   "batch_size": batch_size, "cache": cache,
-                                  "cache_dir": str(store.root.parent) if store.root else None,
-                                  "base_url": base_url, "api_key_env": api_key_env,
+                                  "cache_dir": str(store.root.parent.resolve()) if store.root else None,
+                                  # the merge sends nothing: the URL without credentials is enough
+                                  "base_url": answerer.info.extra.get("base_url") if base_url else None,
+                                  "api_key_env": api_key_env,
                                   "max_concurrency": max_concurrency, "checkpoint": checkpoint,
                                   "model_args": dict(model_args or {})}}
         return run_vlm_shard(
@@ -174,7 +176,8 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
     for it in items:
         by_pair.setdefault(str(it.pair_id), []).append(it)
     left_out = [{"name": it.name, "path": str(it.path), "reason": f"pair {it.pair_id} incomplete"}
-                for it in items if it.name in names_ok and any(o.name not in names_ok for o in by_pair[str(it.pair_id)])]
+                for it in items if it.name in names_ok and it.pair_id is not None
+                and any(o.name not in names_ok for o in by_pair[str(it.pair_id)])]
     left = {r["name"] for r in left_out}
     parsers = tuple(getattr(task_obj, "parsers", ("official",)))
     default = getattr(task_obj, "default_parser", parsers[0])
@@ -260,8 +263,9 @@ def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], st
     skipped: list[dict[str, str]] = []
     texts: dict[str, dict[str, Any]] = {}
     n_from_cache = 0
-    step = max(1, batch_size)
+    step = max(1, batch_size or 1, int(getattr(answerer, "max_concurrency", 1) or 1))  # keep the server busy
     bar = tqdm(total=len(requests), desc=desc, disable=not progress, unit="request")
+    n_ok = 0
     for start in range(0, len(requests), step):
         todo: list[tuple[str, Any, Chat, Any, str]] = []
         clips: dict[str, Any] = {}
@@ -289,10 +293,14 @@ def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], st
         results = answerer.generate([(clip, chat) for _, _, chat, clip, _ in todo], generation) if todo else []
         if len(results) != len(todo):
             raise PjbenchError(f"model {answerer.info.name} returned {len(results)} answers for {len(todo)} requests")
+        if todo and n_ok == 0 and n_from_cache == 0 and not any(r.ok for r in results):
+            raise PjbenchError(f"model {answerer.info.name} answered none of the first {len(todo)} requests (first "
+                               f"error: {results[0].error}); is the server up? Nothing was recorded")
         for (rname, it, chat, _, key), res in zip(todo, results):
             if not res.ok:
                 skipped.append({"name": it.name, "path": str(it.path), "reason": f"no answer: {res.error}"})
                 continue
+            n_ok += 1
             payload = {"text": res.text, "meta": dict(res.meta or {})}
             store.put(key, payload)
             texts[rname] = {**payload, "from_cache": False, "chat": chat}

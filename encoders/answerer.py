@@ -21,7 +21,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 __all__ = ["AnswerResult", "Answerer", "AnswererInfo", "Chat", "Clip", "FrameSampling", "Generation",
-           "response_key", "sample_times"]
+           "identity_of", "response_key", "sample_times"]
 
 
 @dataclass(frozen=True)
@@ -164,11 +164,23 @@ class Answerer(Protocol):
         ...
 
 
+#: AnswererInfo.extra entries that say where a model is served, not what it is: not part of its identity
+WHERE_SERVED = ("base_url",)
+
+
+def identity_of(info: AnswererInfo) -> dict[str, Any]:
+    """What identifies the model's answers: ``info`` without where it is served (a vLLM server restarted on
+    another port, or one server per node, is the same model)."""
+    d = info.to_dict()
+    d["extra"] = {k: v for k, v in (d.get("extra") or {}).items() if k not in WHERE_SERVED}
+    return d
+
+
 def response_key(info: AnswererInfo, chat: Chat, clip_digest: str, sampling: FrameSampling,
                  generation: Generation) -> str:
     """The response cache key: model identity (incl. revision), the exact prompt, what the frames come from
     (``clip_digest``: :meth:`Clip.digest`, or the video file's content hash, from which ``sampling``
     determines the frames), the sampling rule and the decoding parameters."""
-    payload = {"model": info.to_dict(), "chat": chat.digest(), "clip": clip_digest, "sampling": sampling.to_dict(),
+    payload = {"model": identity_of(info), "chat": chat.digest(), "clip": clip_digest, "sampling": sampling.to_dict(),
                "generation": generation.to_dict()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

@@ -41,7 +41,10 @@ def build_answerer(model: str, *, sampling: FrameSampling | None = None, base_ur
             kw["api_key_env"] = api_key_env
         if max_concurrency:
             kw["max_concurrency"] = max_concurrency
-        return OpenAICompatAnswerer(name, base_url, **kw, **dict(model_args or {}))
+        try:
+            return OpenAICompatAnswerer(name, base_url, **{**kw, **dict(model_args or {})})
+        except (TypeError, ValueError) as exc:
+            raise PjbenchError(f"--model {model}: {exc}") from None
     given = [flag for flag, v in (("--base-url", base_url), ("--api-key-env", api_key_env),
                                    ("--max-concurrency", max_concurrency)) if v]
     if given:

@@ -320,3 +320,45 @@ def test_vlm_shards_merge_to_the_one_process_run(mvp, tmp_path):
     with pytest.raises(Exception, match="response cache"):
         evaluate("answer-random", mvp, tmp_path / "x", task="mvpbench", readout="vlm", split="full", cache=False,
                  shard="0/2", progress=False)
+
+
+def test_vlm_review_regressions(tiny_suite, mvp, tmp_path, monkeypatch):
+    import shutil
+
+    from pjbench.encoders.registry import MODELS
+
+    if "fixed-vlm-test" not in MODELS:
+        MODELS.register("fixed-vlm-test", _FixedAnswerer, "test answerer", readouts="generate", offline=True,
+                        checkpoint=None)
+    # HeldOut videos have no pair: one undecodable video is one skip, not the whole split
+    suite = tmp_path / "suite"
+    shutil.copytree(tiny_suite, suite)
+    bad = sorted((suite / "HeldOut" / "Videos").glob("*.mp4"))[0]
+    bad.write_bytes(b"garbage")
+    out = tmp_path / "heldout"
+    _eval("--model", "fixed-vlm-test", "--task", "intphys2", "--data-root", str(suite), "--split", "HeldOut",
+          "--out", str(out), "--no-cache")
+    res = load_results(out)
+    assert [s["name"] for s in res.task["skipped"]] == [bad.stem] and res.task["left_out"] == []
+    assert res.task["n_scored"] == res.task["n_items"] - 1
+    # a server that answers nothing: one Error line, quickly (no retries wait here)
+    monkeypatch.setattr("pjbench.encoders.openai_compat.time.sleep", lambda s: None)
+    down = CliRunner().invoke(main, ["eval", "--model", "openai:m", "--base-url", "http://127.0.0.1:9/v1", "--task",
+                                     "mvpbench", "--data-root", str(mvp), "--split", "full", "--out",
+                                     str(tmp_path / "down"), "--no-cache", "-q"])
+    assert down.exit_code == 1 and "answered none of the first" in down.output and "Traceback" not in down.output
+    # a base URL without a scheme: one Error line
+    bad_url = CliRunner().invoke(main, ["eval", "--model", "openai:m", "--base-url", "127.0.0.1:9/v1", "--task",
+                                        "mvpbench", "--data-root", str(mvp), "--out", str(tmp_path / "u"), "-q"])
+    assert bad_url.exit_code == 1 and bad_url.output.startswith("Error: --model openai:m")
+    # a shard's invocation keeps no credentials and an absolute cache dir
+    monkeypatch.chdir(tmp_path)  # the relative --cache-dir below lands in tmp_path
+    server = _Server()
+    try:
+        url = server.url.replace("http://", "http://alice:hunter2secret@")
+        _eval("--model", "openai:m", "--base-url", url, "--task", "mvpbench", "--data-root", str(mvp), "--split", "full",
+              "--out", str(tmp_path / "s"), "--cache-dir", "relcache", "--shard", "0/2")
+    finally:
+        server.close()
+    inv = (tmp_path / "s" / ".shards" / "0-of-2" / "invocation.json").read_text()
+    assert "hunter2secret" not in inv and json.loads(inv)["options"]["cache_dir"].startswith("/")
