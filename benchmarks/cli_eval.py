@@ -110,6 +110,9 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
         raise PjbenchError(f"--data-root {data_root}: no such directory")
     vlm_opts = {k: scale.pop(k) for k in ("base_url", "api_key_env", "max_concurrency")}
     if readout == "vlm" or (readout is None and predictions is None and _is_answerer(model)):
+        if batch_size == "auto":
+            raise PjbenchError("--batch-size auto: an option of the surprise readout; give the vlm readout a number "
+                               "of requests per batch (at least --max-concurrency are sent together)")
         if scale.get("slurm_partition") or _dist_env():
             raise PjbenchError("--slurm-partition / torchrun: the vlm readout shards by hand (--shard I/N, a shared "
                                "--cache-dir) or scales through an openai:NAME server (raise --max-concurrency)")

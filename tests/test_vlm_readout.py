@@ -347,6 +347,9 @@ def test_vlm_review_regressions(tiny_suite, mvp, tmp_path, monkeypatch):
                                      "mvpbench", "--data-root", str(mvp), "--split", "full", "--out",
                                      str(tmp_path / "down"), "--no-cache", "-q"])
     assert down.exit_code == 1 and "answered none of the first" in down.output and "Traceback" not in down.output
+    auto = CliRunner().invoke(main, ["eval", "--model", "answer-random", "--task", "mvpbench", "--data-root", str(mvp),
+                                     "--out", str(tmp_path / "auto"), "--batch-size", "auto", "-q"])
+    assert auto.exit_code == 1 and "--batch-size auto" in auto.output
     # a base URL without a scheme: one Error line
     bad_url = CliRunner().invoke(main, ["eval", "--model", "openai:m", "--base-url", "127.0.0.1:9/v1", "--task",
                                         "mvpbench", "--data-root", str(mvp), "--out", str(tmp_path / "u"), "-q"])
