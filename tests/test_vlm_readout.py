@@ -4,11 +4,10 @@ answer-random baseline and with a real OpenAI-compatible HTTP server on 127.0.0.
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
+from tiny_chat_server import ScriptedChatServer
 
 from pjbench.benchmarks.api import synth
 from pjbench.benchmarks.cli import main
@@ -76,48 +75,12 @@ def test_answer_random_on_causalvqa_sends_the_official_text(cvqa, tmp_path):
         assert r.response["system"] is None
 
 
-class _Server:
-    """A chat-completions server: answers "Answer: B because a ball falls" (official: A, strict: B), or 503
-    for prompts that mention the word in ``fail``."""
-
-    def __init__(self, fail=None):
-        self.fail, self.bodies = fail, []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.bodies.append(body)
-                text = next(p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text")
-                if outer.fail and outer.fail in text:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                data = json.dumps({"choices": [{"message": {"content": "Answer: B because a ball falls"}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_openai_server_dual_scoring_and_failed_requests(mvp, tmp_path, monkeypatch):
     from pjbench.benchmarks.tasks import TASKS
 
     items = TASKS.build("mvpbench").load(mvp, "full")
     victim = items[0]
-    server = _Server(fail=victim.question)
+    server = ScriptedChatServer(fail=victim.question)
     # no retry waits in the test: the backend's backoff sleeps are skipped
     monkeypatch.setattr("pjbench.encoders.openai_compat.time.sleep", lambda s: None)
     try:
@@ -142,7 +105,7 @@ def test_openai_server_dual_scoring_and_failed_requests(mvp, tmp_path, monkeypat
     assert partners <= {x["name"] for x in results.task["left_out"]}
     assert not ({r.name for r in recs} & (failed | partners))
     # what was sent: 16 frames then the official text, greedy
-    body = server.bodies[0]
+    body = server.requests[0]
     parts = body["messages"][-1]["content"]
     assert [p["type"] for p in parts] == ["image_url"] * 16 + ["text"] and body["temperature"] == 0.0
 
@@ -271,7 +234,7 @@ def test_intphys2_through_the_vlm_readout_asks_each_official_prompt(tiny_suite, 
 
 
 def test_a_real_server_backed_by_a_tiny_transformers_model(cvqa, tmp_path):
-    from tiny_chat_server import TinyChatServer, build_tiny_chat_model
+    from tiny_chat_server import TinyChatServer, build_tiny_chat_model  # noqa: I001
 
     server = TinyChatServer(build_tiny_chat_model(tmp_path / "tiny-lm"))
     try:
@@ -356,7 +319,7 @@ def test_vlm_review_regressions(tiny_suite, mvp, tmp_path, monkeypatch):
     assert bad_url.exit_code == 1 and bad_url.output.startswith("Error: --model openai:m")
     # a shard's invocation keeps no credentials and an absolute cache dir
     monkeypatch.chdir(tmp_path)  # the relative --cache-dir below lands in tmp_path
-    server = _Server()
+    server = ScriptedChatServer()
     try:
         url = server.url.replace("http://", "http://alice:hunter2secret@")
         _eval("--model", "openai:m", "--base-url", url, "--task", "mvpbench", "--data-root", str(mvp), "--split", "full",

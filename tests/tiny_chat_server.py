@@ -36,16 +36,11 @@ def build_tiny_chat_model(out: Path, seed: int = 0) -> Path:
     return out
 
 
-class TinyChatServer:
-    """``POST /v1/chat/completions`` answered by greedy generation of the model in ``model_dir``."""
+class ChatServer:
+    """``POST /v1/chat/completions`` on 127.0.0.1 (a free port): subclasses answer a request body with
+    ``answer(body) -> (status, payload or None)``; every body is kept in ``requests``."""
 
-    def __init__(self, model_dir: Path):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self.tok = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-        self.lock = threading.Lock()
+    def __init__(self):
         self.requests: list[dict] = []
         outer = self
 
@@ -56,25 +51,12 @@ class TinyChatServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
-                messages = []
-                for m in body["messages"]:
-                    content = m["content"]
-                    if isinstance(content, list):
-                        n_img = sum(p["type"] == "image_url" for p in content)
-                        text = " ".join(p["text"] for p in content if p["type"] == "text")
-                        content = f"[{n_img} images] {text}"
-                    messages.append({"role": m["role"], "content": content})
-                with outer.lock, torch.no_grad():
-                    ids = outer.tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
-                    ids = ids["input_ids"] if hasattr(ids, "keys") else ids
-                    gen = outer.model.generate(ids, max_new_tokens=min(int(body.get("max_tokens") or 8), 8),
-                                               do_sample=False, pad_token_id=0, bad_words_ids=[[0], [1], [2]])
-                text = outer.tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
-                data = json.dumps({"model": body["model"], "choices": [{"message": {"role": "assistant", "content": text},
-                                                                         "finish_reason": "length"}],
-                                   "usage": {"prompt_tokens": int(ids.shape[1]),
-                                             "completion_tokens": int(gen.shape[1] - ids.shape[1])}}).encode()
-                self.send_response(200)
+                status, payload = outer.answer(body)
+                self.send_response(status)
+                if payload is None:
+                    self.end_headers()
+                    return
+                data = json.dumps(payload).encode()
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -85,6 +67,61 @@ class TinyChatServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
+    def answer(self, body: dict) -> tuple[int, dict | None]:
+        raise NotImplementedError
+
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def user_text(body: dict) -> str:
+    """The text parts of a request's last message."""
+    content = body["messages"][-1]["content"]
+    return content if isinstance(content, str) else " ".join(p["text"] for p in content if p["type"] == "text")
+
+
+class ScriptedChatServer(ChatServer):
+    """Answers ``text`` to every request, or 503 to those whose user text contains ``fail``."""
+
+    def __init__(self, text: str = "Answer: B because a ball falls", fail: str | None = None):
+        self.text, self.fail = text, fail
+        super().__init__()
+
+    def answer(self, body):
+        if self.fail and self.fail in user_text(body):
+            return 503, None
+        return 200, {"choices": [{"message": {"content": self.text}}]}
+
+
+class TinyChatServer(ChatServer):
+    """Greedy generation of the tiny model in ``model_dir`` (see :func:`build_tiny_chat_model`)."""
+
+    def __init__(self, model_dir: Path):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tok = AutoTokenizer.from_pretrained(model_dir)
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+        self.lock = threading.Lock()
+        super().__init__()
+
+    def answer(self, body):
+        import torch
+
+        messages = []
+        for m in body["messages"]:
+            content = m["content"]
+            if isinstance(content, list):
+                n_img = sum(p["type"] == "image_url" for p in content)
+                text = " ".join(p["text"] for p in content if p["type"] == "text")
+                content = f"[{n_img} images] {text}"
+            messages.append({"role": m["role"], "content": content})
+        with self.lock, torch.no_grad():
+            ids = self.tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+            ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+            gen = self.model.generate(ids, max_new_tokens=min(int(body.get("max_tokens") or 8), 8), do_sample=False,
+                                      pad_token_id=0, bad_words_ids=[[0], [1], [2]])
+        text = self.tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
+        return 200, {"model": body["model"], "choices": [{"message": {"role": "assistant", "content": text},
+                                                          "finish_reason": "length"}],
+                     "usage": {"prompt_tokens": int(ids.shape[1]), "completion_tokens": int(gen.shape[1] - ids.shape[1])}}
