@@ -10,11 +10,15 @@ prompts), by condition / Difficulty / Camera / visibility too; ``accuracy_sd_ove
 the per-prompt accuracies); the same rows for every other parser as ``<parser>/...``. 95 % CIs resample
 scenes (``cluster``); chance 0.5. Videos without an answer to every prompt are recorded skips and take their
 matched partner out of the metrics, as for the surprise readout. Pairwise accuracy and AUROC need a score
-per video (the likelihood of "no"), which needs a backend that scores continuations: not computed here.
+per video: with a backend that scores continuations (``score_options``), each answer word's likelihood as
+the answer's first word (``continuations`` of the protocol module) gives a ``likelihood`` reading (the
+likelier word) and a surprise score, the log-odds of the impossible answer, on which the encoders' pair
+metrics are computed (:func:`surprise_rows`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,7 +30,39 @@ from pjbench.benchmarks.provenance import base_provenance, data_source, utcnow
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, MetricValue, RunResults, write_jsonl, write_results
 from pjbench.encoders.answerer import Chat, response_key
 
-__all__ = ["binary_requests", "finish_binary", "prompt_accuracy"]
+LIKELIHOOD = "likelihood"  # as pjbench.benchmarks.vlm_runner.LIKELIHOOD (which imports this module lazily)
+
+
+def likeliest(logprobs: Sequence[float] | None) -> int | None:
+    """Index of the likeliest option (the first on a tie), ``None`` without scores."""
+    if not logprobs:
+        return None
+    return max(range(len(logprobs)), key=lambda i: (logprobs[i], -i))
+
+__all__ = ["binary_requests", "finish_binary", "prompt_accuracy", "surprise_rows"]
+
+
+def surprise_rows(task_obj: Any, records: Sequence[ItemRecord], prompts: Sequence[str], *, n_boot: int,
+                  seed: int) -> list[MetricValue]:
+    """The encoders' pair metrics (pairwise accuracy, AUROC, ...) on the likelihood surprise
+    ``log p(impossible answer) - log p(possible answer)``: per prompt (``likelihood/prompt<k>/...``) and on
+    its mean over prompts (``likelihood/...``, with the task's breakdowns), computed by the task's own
+    metrics on the same complete pairs; no absolute-accuracy threshold (there is no dev split to fit it on).
+    Videos without a score under every prompt are left out of these rows (counted in their ``n``)."""
+    keep = [r for r in records if all(r.response["prompts"][k].get("surprise") is not None for k in prompts)]
+    rows: list[MetricValue] = []
+    for k in [*prompts, None]:
+        recs = []
+        for r in keep:
+            vals = [r.response["prompts"][q]["surprise"] for q in ([k] if k else prompts)]
+            recs.append(dataclasses.replace(r, scores={"avg": float(np.mean(vals))}))
+        for m in task_obj.metrics(recs, n_boot=n_boot, seed=seed, threshold={}):
+            if k is not None and m.subset != "all":
+                continue
+            m.name = f"{LIKELIHOOD}/prompt{k}/{m.name}" if k else f"{LIKELIHOOD}/{m.name}"
+            m.aggregation = None
+            rows.append(m)
+    return rows
 
 
 def prompt_accuracy(records: Sequence[ItemRecord], parser: str, prompt: str | None) -> np.ndarray:
@@ -75,6 +111,9 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
                 and any(o.name in skipped for o in by_pair[str(it.pair_id)])]
     out_names = set(skipped) | {r["name"] for r in left_out}
     parsers = list(proto.PARSERS)
+    scored = any(t.get("option_logprobs") for t in texts.values())
+    if scored:
+        parsers.append(LIKELIHOOD)
     records = []
     for it in items:
         if it.name in out_names:
@@ -85,6 +124,11 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
             parsed = {p: fn(got["text"], int(k)) for p, fn in proto.PARSERS.items()}
             answers[k] = {"system": got["chat"].system, "prompt": got["chat"].user, "text": got["text"],
                           "parsed": parsed, "from_cache": got["from_cache"], "meta": got.get("meta", {})}
+            if scored:  # options index = label (0 impossible, 1 possible)
+                lp = got.get("option_logprobs")
+                parsed[LIKELIHOOD] = likeliest(lp)
+                answers[k].update(options=got.get("options"), option_logprobs=lp,
+                                  surprise=None if not lp else float(lp[0] - lp[1]))
         records.append(ItemRecord(
             name=it.name, split=it.split, path=str(it.path), label=it.label, pair_id=it.pair_id, cluster=it.cluster,
             strata=dict(it.strata), from_cache=all(a["from_cache"] for a in answers.values()),
@@ -92,9 +136,9 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
     labelled = [r for r in records if r.label in (0, 1)]
     metrics: list[MetricValue] = []
     breakdowns = TASKS.spec(task).breakdowns
-    unparseable = {p: {k: sum(r.response["prompts"][k]["parsed"][p] is None for r in records) for k in prompts}
+    unparseable = {p: {k: sum(r.response["prompts"][k]["parsed"].get(p) is None for r in records) for k in prompts}
                    for p in parsers}
-    disagree = {p: sum(r.response["prompts"][k]["parsed"][p] != r.response["prompts"][k]["parsed"]["official"]
+    disagree = {p: sum(r.response["prompts"][k]["parsed"].get(p) != r.response["prompts"][k]["parsed"]["official"]
                        for r in records for k in prompts) for p in parsers if p != "official"}
     if labelled:
         clusters = [str(r.cluster if r.cluster is not None else r.pair_id) for r in labelled]
@@ -117,6 +161,8 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
                     idx = [j for j, r in enumerate(labelled) if r.strata.get(col) == val]
                     metrics.append(_row("accuracy", mean[idx], [clusters[j] for j in idx], f"{col}={val}",
                                         n_boot=n_boot, seed=seed))
+    if scored and labelled:
+        metrics.extend(surprise_rows(task_obj, labelled, prompts, n_boot=n_boot, seed=seed))
     write_jsonl(out / ITEMS_FILE, records)
     prov = base_provenance(seed, device)
     prov.update({"started_at": started_at, "finished_at": utcnow(), "wall_time_s": round(time.time() - t0, 3)})

@@ -36,11 +36,13 @@ from pjbench.benchmarks.response_cache import ResponseCache
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, RunResults, task_conventions, write_jsonl, write_results
 from pjbench.benchmarks.rundir import prepare_out
 from pjbench.benchmarks.tasks import TASKS, QAItem
+from pjbench.benchmarks.vlm_binary import LIKELIHOOD, likeliest  # the reading that needs no parser
 from pjbench.encoders.answerer import Chat, identity_of, response_key
 from pjbench.benchmarks.distributed import Shard
 from pjbench.encoders.answerers import build_answerer
 
-__all__ = ["evaluate_vlm"]
+__all__ = ["LIKELIHOOD", "evaluate_vlm", "likeliest"]
+
 
 
 def _protocol_module(task: str):
@@ -114,7 +116,7 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
         raise PjbenchError(f"task {task} has splits {', '.join(task_obj.splits)}; got --split {split}")
     answerer = build_answerer(model, sampling=proto.SAMPLING, base_url=base_url, api_key_env=api_key_env,
                               max_concurrency=max_concurrency, device=device, checkpoint=checkpoint,
-                              model_args=model_args)
+                              model_args=model_args, cache_dir=cache_dir)
     sampling = getattr(answerer, "sampling", None) or proto.SAMPLING
     generation = proto.GENERATION
     binary = TASKS.spec(task).item_kind == "surprise_pairs"  # IntPhys 2: is this video plausible? per prompt
@@ -134,6 +136,10 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
         requests = binary_requests(proto, items)
     else:
         requests = [(it.name, it, proto.chat_for(it)) for it in items]
+    options = None  # option-likelihood scoring, where the backend scores continuations
+    if callable(getattr(answerer, "score_options", None)) and hasattr(proto, "continuations"):
+        options = {rname: list(proto.continuations(int(rname.rsplit("#", 1)[1]) if binary else it))
+                   for rname, it, _ in requests}
     desc = f"{answerer.info.name} {task}/{split}"
     if shard is not None:  # answer this shard's items into the response cache; the last shard merges
         from pjbench.benchmarks.vlm_shards import run_vlm_shard
@@ -150,7 +156,7 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
         return run_vlm_shard(
             answerer, requests, store, sampling, generation, out, shard=shard, run_config=run_config,
             invocation=invocation, overwrite=overwrite, merge=merge, run_id=run_id, batch_size=batch_size,
-            progress=progress, desc=desc,
+            progress=progress, desc=desc, options=options,
             merge_fn=lambda: evaluate_vlm(model, task, data_root, out, **{**invocation["options"], "device": device,
                                                                           "progress": progress,
                                                                           "require_shards": Shard.parse(shard).count}))
@@ -161,7 +167,7 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
     prepare_out(out, run_config, overwrite, keep_shards=bool(require_shards))
     texts, skipped, n_from_cache = answer_requests(answerer, requests, store, sampling, generation, refresh=refresh,
                                                    batch_size=batch_size, progress=progress, desc=desc,
-                                                   offline=bool(require_shards))
+                                                   offline=bool(require_shards), options=options)
     if binary:
         return finish_binary(answerer, proto, task_obj, task, split, items, out, store, requests, texts, skipped,
                              n_from_cache, data_root=data_root, sampling=sampling, generation=generation,
@@ -181,6 +187,8 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
     left = {r["name"] for r in left_out}
     parsers = tuple(getattr(task_obj, "parsers", ("official",)))
     default = getattr(task_obj, "default_parser", parsers[0])
+    if any(t.get("option_logprobs") for t in texts.values()):
+        parsers += (LIKELIHOOD,)  # no parsing: the option the model finds likeliest
     records: dict[str, list[ItemRecord]] = {p: [] for p in parsers}
     unparseable = {p: 0 for p in parsers}
     disagree = {p: 0 for p in parsers if p != default}
@@ -192,6 +200,9 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
         chat = got["chat"]
         response = {"system": chat.system, "prompt": chat.user, "text": got["text"], "parsed": parsed,
                     "from_cache": got["from_cache"], "meta": got.get("meta", {})}
+        if LIKELIHOOD in parsers:
+            parsed[LIKELIHOOD] = likeliest(got.get("option_logprobs"))
+            response.update(options=got.get("options"), option_logprobs=got.get("option_logprobs"))
         for p in parsers:
             pred = parsed.get(p)
             unparseable[p] += pred is None
@@ -242,7 +253,8 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
                "params": None, "readouts": ["generate"], "extra": info.get("extra", {}), "backend": info["backend"],
                "identity": identity, "cache": {"enabled": store.enabled, "root": str(store.root) if store.root else None,
                                                "store": "responses"}},
-        protocol={"readout": "vlm", "parser": default, "parsers": list(parsers), "headline": getattr(task_obj, "headline", None),
+        protocol={"readout": "vlm", "parser": default, "parsers": list(parsers),
+                  "option_likelihood": _likelihood_protocol(options, parsers), "headline": getattr(task_obj, "headline", None),
                   "prompt_protocol": proto.__name__, "sampling": sampling.to_dict(), "generation": generation.to_dict(),
                   "failed_requests": "recorded skips; their pairs leave the metrics", "n_boot": n_boot, "ci_level": 0.95},
         metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
@@ -251,23 +263,36 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
     return results, write_results(out, results)
 
 
+def _likelihood_protocol(options: dict[str, list[str]] | None, parsers: Sequence[str]) -> dict[str, Any] | None:
+    if not options:
+        return None
+    return {"scored": LIKELIHOOD in parsers, "reading": "the option whose continuation has the highest summed "
+            "token log-probability after the generation prompt", "example_options": next(iter(options.values()))}
+
+
 def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], store: ResponseCache, sampling: Any,
                     generation: Any, *, refresh: bool, batch_size: int, progress: bool, desc: str,
-                    offline: bool = False) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]], int]:
+                    offline: bool = False, options: dict[str, list[str]] | None = None,
+                    ) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]], int]:
     """Answers of ``requests`` (``(request name, item, chat)``), streamed in batches: the cache is keyed by
     the video's content hash (the frames shown follow from it and the sampling), so a cached answer needs no
     decoding; misses are decoded (one clip per video per batch, never more in memory) and sent. Returns
-    ``({request name: {text, meta, from_cache, chat}}, skips, n served from the cache)``; a skip names the
-    item (``name``), its video and why (no video, undecodable, no answer after the backend's retries).
-    ``offline`` (a merge): nothing is generated; a request without a cached answer is a skip."""
+    ``({request name: {text, meta, from_cache, chat[, options, option_logprobs]}}, skips, n served from the
+    cache)``; a skip names the item (``name``), its video and why (no video, undecodable, no answer after the
+    backend's retries). ``offline`` (a merge): nothing is generated; a request without a cached answer is a
+    skip. ``options`` (``{request name: continuations}``) with a backend that scores continuations
+    (``score_options``): each request's option log-likelihoods too, cached with its answer (a cached answer
+    scored for other options is scored again, its text kept)."""
     skipped: list[dict[str, str]] = []
     texts: dict[str, dict[str, Any]] = {}
     n_from_cache = 0
+    scorer = getattr(answerer, "score_options", None) if options else None
     step = max(1, batch_size or 1, int(getattr(answerer, "max_concurrency", 1) or 1))  # keep the server busy
     bar = tqdm(total=len(requests), desc=desc, disable=not progress, unit="request")
     n_ok = 0
     for start in range(0, len(requests), step):
         todo: list[tuple[str, Any, Chat, Any, str]] = []
+        rescore: list[tuple[str, Any, Chat, Any, str]] = []
         clips: dict[str, Any] = {}
         for rname, it, chat in requests[start:start + step]:
             if not Path(it.path).is_file():
@@ -275,7 +300,8 @@ def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], st
                 continue
             key = response_key(answerer.info, chat, video_fingerprint(it.path), sampling, generation)
             hit = None if refresh else store.get(key)
-            if hit is not None:
+            wanted = (options or {}).get(rname) if scorer else None
+            if hit is not None and (wanted is None or hit.get("options") == wanted or offline):
                 texts[rname] = {**hit, "from_cache": True, "chat": chat}
                 n_from_cache += 1
                 continue
@@ -289,21 +315,41 @@ def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], st
                 skipped.append({"name": it.name, "path": str(it.path), "reason": str(exc)})
                 continue
             clips[str(it.path)] = clip
-            todo.append((rname, it, chat, clip, key))
+            if hit is not None:  # answered before, not scored for these options
+                texts[rname] = {**hit, "from_cache": True, "chat": chat}
+                n_from_cache += 1
+                rescore.append((rname, it, chat, clip, key))
+            else:
+                todo.append((rname, it, chat, clip, key))
         results = answerer.generate([(clip, chat) for _, _, chat, clip, _ in todo], generation) if todo else []
         if len(results) != len(todo):
             raise PjbenchError(f"model {answerer.info.name} returned {len(results)} answers for {len(todo)} requests")
         if todo and n_ok == 0 and n_from_cache == 0 and not any(r.ok for r in results):
             raise PjbenchError(f"model {answerer.info.name} answered none of the first {len(todo)} requests (first "
                                f"error: {results[0].error}); is the server up? Nothing was recorded")
-        for (rname, it, chat, _, key), res in zip(todo, results):
+        answered = []
+        for (rname, it, chat, clip, key), res in zip(todo, results):
             if not res.ok:
                 skipped.append({"name": it.name, "path": str(it.path), "reason": f"no answer: {res.error}"})
                 continue
             n_ok += 1
-            payload = {"text": res.text, "meta": dict(res.meta or {})}
-            store.put(key, payload)
-            texts[rname] = {**payload, "from_cache": False, "chat": chat}
+            texts[rname] = {"text": res.text, "meta": dict(res.meta or {}), "from_cache": False, "chat": chat}
+            answered.append((rname, it, chat, clip, key))
+        to_score = answered + rescore if scorer else []
+        if to_score:
+            scored = scorer([(clip, chat) for _, _, chat, clip, _ in to_score], [options[r] for r, *_ in to_score])
+            for (rname, *_), res in zip(to_score, scored):
+                got = texts[rname]
+                got["options"] = list(options[rname])
+                if res.error is None and res.option_logprobs is not None:
+                    got["option_logprobs"] = [float(x) for x in res.option_logprobs]
+                    got.pop("likelihood_error", None)
+                else:
+                    got["option_logprobs"] = None
+                    got["likelihood_error"] = res.error or "no log-likelihoods returned"
+        for rname, it, chat, clip, key in answered + rescore:
+            got = texts[rname]
+            store.put(key, {k: v for k, v in got.items() if k not in ("from_cache", "chat")})
         bar.update(min(step, len(requests) - start))
     bar.close()
     return texts, skipped, n_from_cache

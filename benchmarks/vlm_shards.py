@@ -36,7 +36,7 @@ __all__ = ["check_vlm_shards", "run_vlm_shard"]
 def run_vlm_shard(answerer: Any, requests: Sequence[tuple[str, Any, Any]], store: Any, sampling: Any, generation: Any,
                   out: Path, *, shard: Any, run_config: dict[str, Any], invocation: dict[str, Any], overwrite: str,
                   merge: str, run_id: str | None, batch_size: int, progress: bool, desc: str,
-                  merge_fn: Callable[[], Any]):
+                  merge_fn: Callable[[], Any], options: dict[str, list[str]] | None = None):
     """Answer the requests of ``shard``'s items, record them, merge when this is the last shard."""
     from pjbench.benchmarks.runner import ShardOutcome
     from pjbench.benchmarks.vlm_runner import answer_requests
@@ -60,7 +60,8 @@ def run_vlm_shard(answerer: Any, requests: Sequence[tuple[str, Any, Any]], store
             atomic_write_text(sdir / INVOCATION_FILE, dumps(invocation) + "\n")
             texts, skipped, n_cached = answer_requests(answerer, mine, store, sampling, generation,
                                                        refresh=overwrite == "always", batch_size=batch_size,
-                                                       progress=progress, desc=f"{desc} [shard {shard}]")
+                                                       progress=progress, desc=f"{desc} [shard {shard}]",
+                                                       options=options)
             mark_done(sdir, {"shard": str(shard), "readout": "vlm", "n_requests": len(mine), "n_answered": len(texts),
                              "n_from_cache": n_cached, "skipped": skipped, "run_id": run_id,
                              "wall_time_s": round(time.time() - t0, 3)})

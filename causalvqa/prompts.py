@@ -17,7 +17,7 @@ from typing import Sequence
 
 from pjbench.encoders.answerer import Chat, FrameSampling, Generation
 
-__all__ = ["GENERATION", "POST_PROMPT", "SAMPLING", "SAMPLING_API", "chat", "chat_for", "user_text"]
+__all__ = ["GENERATION", "POST_PROMPT", "SAMPLING", "SAMPLING_API", "chat", "chat_for", "continuations", "user_text"]
 
 POST_PROMPT = (
     "\nEven when unsure, **always** supply a best guess from the options A-E for Your Answer Letter. Please double "
@@ -53,3 +53,9 @@ def chat_for(item) -> Chat:
     """The official chat of one asking (a :class:`~pjbench.benchmarks.tasks.QAItem`: ``<qid>/1`` carries
     ``choices1``'s option texts in their order, ``<qid>/2`` those of ``choices2``)."""
     return chat(item.question, item.candidates)
+
+
+def continuations(item) -> list[str]:
+    """Option-likelihood scoring: the bare answer letter of each option (the prompt asks for the letter
+    alone), index = option index in the asking's order."""
+    return [string.ascii_uppercase[i] for i in range(len(item.candidates))]

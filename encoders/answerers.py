@@ -25,7 +25,8 @@ def is_answerer(model: str) -> bool:
 
 def build_answerer(model: str, *, sampling: FrameSampling | None = None, base_url: str | None = None,
                    api_key_env: str | None = None, max_concurrency: int | None = None, device: str = "cpu",
-                   checkpoint: str | None = None, model_args: dict[str, Any] | None = None) -> Answerer:
+                   checkpoint: str | None = None, model_args: dict[str, Any] | None = None,
+                   cache_dir: str | None = None) -> Answerer:
     """The answerer ``model`` names. ``sampling``: the benchmark's official frame sampling, used when the
     model's entry declares none. HTTP options apply to ``openai:NAME`` only."""
     if model.startswith(OPENAI_PREFIX):
@@ -55,7 +56,10 @@ def build_answerer(model: str, *, sampling: FrameSampling | None = None, base_ur
         raise PjbenchError(f"model {model} is not a video-language model (its readouts: "
                            f"{MODELS.get(model).info.get('readouts', '?')}); `pjbench list` marks those with "
                            "'generate', or use openai:NAME with --base-url")
-    ans = MODELS.build(model, checkpoint=checkpoint, device=device, **dict(model_args or {}))
+    kw = dict(model_args or {})
+    if cache_dir is not None and "cache_dir" in (MODELS.accepted_args(model) or ()):
+        kw.setdefault("cache_dir", str(cache_dir))  # where a model built offline (a tiny control) is kept
+    ans = MODELS.build(model, checkpoint=checkpoint, device=device, **kw)
     if getattr(ans, "sampling", None) is None and sampling is not None:
         ans.sampling = sampling
     return ans

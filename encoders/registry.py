@@ -69,6 +69,44 @@ MODELS.register(
     "Baseline answerer: a seeded uniform choice among the listed options (the vlm readout's chance floor)",
     checkpoint=None, readouts="generate", offline=True, baseline=True, params=0, sampling="the benchmark's official",
 )
+# transformers backend (the [vlm] extra): AutoModelForImageTextToText + AutoProcessor. Frame count / rate: the
+# benchmark's official protocol (MVPBench / CausalVQA 16 frames, IntPhys 2 1 fps); max_pixels per frame from
+# the model's published evaluation setting where there is one (MVPBench harness: Qwen2-VL 151200, Qwen2.5-VL
+# 602112); elsewhere the model's processor default.
+_VLM = dict(readouts="generate", backend="transformers", offline=False, sampling="the benchmark's official")
+for _name, _hf_id, _params, _family, _max_pixels in [
+    ("qwen2.5-vl-3b", "Qwen/Qwen2.5-VL-3B-Instruct", "3.8B", "qwen2.5-vl", 602112),
+    ("qwen2.5-vl-7b", "Qwen/Qwen2.5-VL-7B-Instruct", "8.3B", "qwen2.5-vl", 602112),
+    ("qwen2.5-vl-72b", "Qwen/Qwen2.5-VL-72B-Instruct", "73B", "qwen2.5-vl", 602112),
+    ("qwen2-vl-7b", "Qwen/Qwen2-VL-7B-Instruct", "8.3B", "qwen2-vl", 151200),
+    ("cosmos-reason1-7b", "nvidia/Cosmos-Reason1-7B", "8.3B", "qwen2.5-vl", 602112),
+    ("llava-onevision-0.5b", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "0.9B", "llava-onevision", None),
+    ("llava-onevision-7b", "llava-hf/llava-onevision-qwen2-7b-ov-hf", "8.0B", "llava-onevision", None),
+    ("internvl3-1b", "OpenGVLab/InternVL3-1B-hf", "0.9B", "internvl", None),
+    ("internvl3-2b", "OpenGVLab/InternVL3-2B-hf", "2.1B", "internvl", None),
+    ("internvl3-8b", "OpenGVLab/InternVL3-8B-hf", "7.9B", "internvl", None),
+    ("perceptionlm-1b", "facebook/Perception-LM-1B", "1B", "perception_lm", None),
+    ("perceptionlm-3b", "facebook/Perception-LM-3B", "3B", "perception_lm", None),
+    ("perceptionlm-8b", "facebook/Perception-LM-8B", "8B", "perception_lm", None),
+    ("smolvlm2-256m", "HuggingFaceTB/SmolVLM2-256M-Video-Instruct", "256M", "smolvlm", None),
+    ("smolvlm2-2.2b", "HuggingFaceTB/SmolVLM2-2.2B-Instruct", "2.2B", "smolvlm", None),
+]:
+    MODELS.register(
+        _name,
+        "pjbench.encoders.hf_vlm:load_transformers_vlm",
+        f"Video-language model {_hf_id} (transformers backend, [vlm] extra); the vlm readout",
+        defaults={"checkpoint": _hf_id, "name": _name, **({"max_pixels": _max_pixels} if _max_pixels else {})},
+        checkpoint=_hf_id, params=_params, family=_family, max_pixels=_max_pixels, **_VLM,
+    )
+for _family, _params in [("qwen2.5-vl", "0.2M"), ("llava-onevision", "0.2M")]:
+    MODELS.register(
+        f"{_family}-tiny-random",
+        "pjbench.encoders.hf_vlm:load_tiny_vlm",
+        f"Random-init tiny {_family} (hidden 64, 2 layers; built offline from its config, tokenizer trained "
+        "locally): the transformers VLM path end to end; a control, ~chance",
+        defaults={"family": _family}, checkpoint=None, params=_params, family=_family, control=True,
+        **{**_VLM, "offline": True},
+    )
 
 # VideoMAE: 16 frames at 224 px, tubelet 2, patch 16; sampled at 6 fps like every surprise model here.
 _VIDEOMAE = dict(resolution=224, frames=16, sample_fps=6.0, frame_step=10, tubelet=2, patch=16, offline=False)

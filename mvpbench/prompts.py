@@ -13,7 +13,7 @@ from typing import Sequence
 
 from pjbench.encoders.answerer import Chat, FrameSampling, Generation
 
-__all__ = ["GENERATION", "POST_PROMPT", "SAMPLING", "chat", "chat_for", "user_text"]
+__all__ = ["GENERATION", "POST_PROMPT", "SAMPLING", "chat", "chat_for", "continuations", "user_text"]
 
 POST_PROMPT = " \nEven when unsure, always answer with a single letter from A or B, format exactly like: 'Answer: A/B'."
 #: 16 frames uniformly over the video (the paper's open-model setting; Qwen2-VL max_pixels 151200,
@@ -40,3 +40,9 @@ def chat(question: str, candidates: Sequence[str]) -> Chat:
 def chat_for(item) -> Chat:
     """The official chat of a :class:`~pjbench.benchmarks.tasks.QAItem` (its question and 2 candidates)."""
     return chat(item.question, item.candidates)
+
+
+def continuations(item) -> list[str]:
+    """Option-likelihood scoring: the answer each candidate would get in the format the prompt asks for
+    (``Answer: A`` / ``Answer: B``), index = candidate index; the one the model finds likeliest is its pick."""
+    return [f"Answer: {chr(65 + i)}" for i in range(len(item.candidates))]
