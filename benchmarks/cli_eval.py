@@ -113,15 +113,27 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
         if batch_size == "auto":
             raise PjbenchError("--batch-size auto: an option of the surprise readout; give the vlm readout a number "
                                "of requests per batch (at least --max-concurrency are sent together)")
-        if scale.get("slurm_partition") or _dist_env():
-            raise PjbenchError("--slurm-partition / torchrun: the vlm readout shards by hand (--shard I/N, a shared "
-                               "--cache-dir) or scales through an openai:NAME server (raise --max-concurrency)")
+        if scale.get("slurm_partition"):
+            raise PjbenchError("--slurm-partition: the vlm readout runs under torchrun (one shard per rank) or "
+                               "shards by hand (--shard I/N, a shared --cache-dir), or scales through an "
+                               "openai:NAME server (raise --max-concurrency)")
+        shard, run_id, launch = scale.get("shard"), None, _dist_env()
+        if launch:  # torchrun: rank r answers shard r/N on its own GPU; the last rank to finish merges
+            if shard:
+                raise PjbenchError("use one of --shard and torchrun (RANK/WORLD_SIZE set)")
+            from pjbench.benchmarks.distributed import rank_device
+
+            shard, run_id, device = f"{launch.rank}/{launch.world}", launch.run_id, rank_device(device, launch.local_rank)
+        if dtype:
+            if model.startswith("openai:"):
+                raise PjbenchError("--dtype: the server of an openai:NAME model decides its dtype")
+            model_args = {**dict(model_args or {}), "dtype": dtype}
         got = evaluate(model, data_root, out, task=task, readout="vlm", split=split, limit=limit,
                        seed=seed, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
                        batch_size=batch_size if isinstance(batch_size, int) else None,
                        cache=not no_cache, cache_dir=cache_dir, device=device, checkpoint=checkpoint,
-                       model_args=model_args, shard=scale.get("shard"), **vlm_opts)
-        if scale.get("shard"):
+                       model_args=model_args, shard=shard, run_id=run_id, **vlm_opts)
+        if shard:
             click.echo(f"shard {got.shard}: {got.n_scored} of {got.n_items} requests answered ({got.n_skipped} "
                        f"skipped, {got.n_computed} generated now) in {got.directory}")
             if got.merged is None:

@@ -105,7 +105,8 @@ READOUTS.add(Readout(
 
 READOUTS.add(Readout(
     name="vlm", description="a video-language model answers with the benchmark's official prompt; official and "
-                            "strict parsers side by side; responses cached",
+                            "strict parsers and (backends that score) option likelihoods side by side; responses "
+                            "cached",
     target="pjbench.benchmarks.readouts:run_vlm", item_kinds=("multiple_choice", "surprise_pairs"),
     model_needs="generate",
     options=("split", "seed", "n_boot", "overwrite", "progress", "limit", "device", "model_args", "checkpoint",
@@ -133,7 +134,9 @@ def run_readout(readout: str, model: str, task: str, data_root: str | os.PathLik
     if wrong:
         flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
         raise PjbenchError(f"{flags}: not an option of the {readout} readout (task {task})")
-    if r.model_needs is not None and not model.startswith("openai:"):  # openai:NAME: served, not registered
+    from pjbench.encoders.answerers import unregistered_answerer
+
+    if r.model_needs is not None and not unregistered_answerer(model):  # openai:NAME, a VLM folder: no entry
         from pjbench.encoders.registry import MODELS
 
         declared = MODELS.get(model).info.get("readouts")

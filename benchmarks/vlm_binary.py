@@ -187,6 +187,10 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
         protocol={"readout": "vlm", "parser": "official", "parsers": parsers, "headline": "accuracy",
                   "prompts": prompts, "prompt_protocol": proto.__name__, "sampling": sampling.to_dict(),
                   "generation": generation.to_dict(), "prompt_aggregation": "mean over prompts (not the max)",
+                  "option_likelihood": None if not scored else {
+                      "scored": True, "reading": "the likelier answer word as the answer's first word",
+                      "surprise": "log p(impossible answer) - log p(possible answer), per prompt; mean over prompts",
+                      "options": {k: texts[next(iter(texts))].get("options") for k in prompts[:1]}},
                   "n_boot": n_boot, "ci_level": 0.95},
         metrics=metrics, provenance=prov, files={"items": ITEMS_FILE}, data=data_source(data_root),
         conventions={"source": "official IntPhys 2 VLM scripts (prompts, substring answer rule)",

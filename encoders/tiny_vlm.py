@@ -68,10 +68,19 @@ def _tokenizer(specials: list[str], extra: dict[str, str]):
     return fast
 
 
+_SEED = [0]
+
+
 def _seed(seed: int) -> None:
     import torch
 
+    _SEED[0] = seed
     torch.manual_seed(seed)
+
+
+def torch_seed() -> int:
+    """The seed of the model being built."""
+    return _SEED[0]
 
 
 def _qwen25vl(out: Path, seed: int) -> None:
@@ -87,7 +96,7 @@ def _qwen25vl(out: Path, seed: int) -> None:
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                          rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
                          bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
-                         pad_token_id=ids["<|endoftext|>"], initializer_range=0.5, tie_word_embeddings=False),
+                         pad_token_id=ids["<|endoftext|>"], tie_word_embeddings=False),
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
                            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
                            fullatt_block_indexes=[1], tokens_per_second=2),
@@ -116,7 +125,7 @@ def _llava_onevision(out: Path, seed: int) -> None:
         text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=64, intermediate_size=128,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=4096, bos_token_id=ids["<|endoftext|>"],
-                         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], initializer_range=0.5,
+                         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
                          tie_word_embeddings=False),
         image_token_index=ids["<image>"], video_token_index=ids["<video>"], vision_feature_layer=-1,
         image_grid_pinpoints=[[56, 56], [56, 112], [112, 56], [112, 112]], tie_word_embeddings=False)
@@ -130,7 +139,59 @@ def _llava_onevision(out: Path, seed: int) -> None:
     _save(model, proc, out, ids["<|im_end|>"], ids["<|endoftext|>"])
 
 
+#: the short answers a tiny control gives (one token each, then end of turn)
+ANSWER_TOKENS = ("A", "B", "C", "D", "E", "1", "0")
+
+
+def _answer_briefly(model, proc, seed: int) -> None:
+    """Shape the random weights so that greedy decoding answers like a (clueless) model that follows the
+    format: one answer token, then end of turn -- a control whose answers parse and whose runs are short,
+    not 1024 random tokens. The input embeddings are scaled up so that the last token dominates the final
+    hidden state (a bigram model with a little context mixed in); the output rows then say: after the
+    prompt's last token, one of :data:`ANSWER_TOKENS` -- which one is decided by the directions in which
+    the final hidden state varies with the video and the text (measured on a few random clips) -- and after
+    an answer token, end of turn. Weights stay random otherwise; the same seed gives the same model."""
+    import numpy as np
+    import torch
+    from transformers.video_utils import VideoMetadata
+
+    tok = proc.tokenizer
+    g = torch.Generator().manual_seed(seed + 1)
+    emb = model.get_input_embeddings().weight
+    head = model.get_output_embeddings().weight
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    last = tok("\n", add_special_tokens=False)["input_ids"][-1]  # the generation prompt ends with a newline
+    answers = [tok.convert_tokens_to_ids(t) for t in ANSWER_TOKENS]
+    with torch.no_grad():
+        emb.mul_(EMBED_SCALE)
+        unit = torch.nn.functional.normalize(emb.float(), dim=-1)
+        # how the last hidden state varies with the input: a few random clips and prompts
+        rng = np.random.default_rng(seed)
+        states = []
+        seen = {}
+        hook = model.get_output_embeddings().register_forward_hook(lambda m, i, o: seen.update(h=i[0][0, -1]))
+        for k in range(8):
+            frames = rng.integers(0, 256, (4, 56, 56, 3), dtype=np.uint8)
+            msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": _CORPUS[k % len(_CORPUS)]}]}]
+            text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+            meta = VideoMetadata(total_num_frames=4, fps=1.0, frames_indices=[0, 1, 2, 3], height=56, width=56)
+            model(**proc(text=[text], videos=[frames], video_metadata=[meta], return_tensors="pt", do_sample_frames=False,
+                           **({"cap_pixels_per_frame": True} if hasattr(proc.video_processor, "cap_pixels_per_frame") else {})))
+            states.append(seen["h"].float())
+        hook.remove()
+        centred = torch.stack(states) - torch.stack(states).mean(0)
+        for t in answers:
+            direction = torch.nn.functional.normalize(torch.randn(len(states), generator=g) @ centred, dim=0)
+            spread = float((centred @ direction).std()) or 1.0
+            head[t] = 8.0 * unit[last] + (CONTEXT_GAIN / spread) * direction
+        head[eos] = EOS_GAIN * unit[answers].sum(0) - EOS_GAIN * (unit[answers].sum(0) @ unit[last]) * unit[last]
+
+
+EMBED_SCALE, CONTEXT_GAIN, EOS_GAIN = 10.0, 3.0, 60.0
+
+
 def _save(model, proc, out: Path, eos: int, pad: int) -> None:
+    _answer_briefly(model, proc, int(torch_seed()))
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = pad
     model.generation_config.do_sample = False

@@ -40,14 +40,27 @@ def test_entry_declares_metadata(name):
 
 
 @pytest.mark.parametrize("name", ANSWERERS)
-def test_answerer_contract(name):
+def test_answerer_contract(name, tmp_path, monkeypatch):
     import numpy as np
 
     from pjbench.encoders.answerer import Answerer, AnswererInfo, AnswerResult, Chat, Clip, FrameSampling, Generation
 
     entry = MODELS.get(name)
     assert entry.description and "sampling" in entry.info
-    model = MODELS.build(name)
+    if not entry.info.get("offline"):  # a hub checkpoint: the real loading path on a tiny model of its family
+        from pjbench.benchmarks.errors import PjbenchError
+        from pjbench.encoders.tiny_vlm import FAMILIES, build_tiny_vlm
+
+        family = entry.info["family"]
+        if family not in FAMILIES:  # no tiny builder for this family: offline, one clear error, no traceback
+            monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+            monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+            with pytest.raises(PjbenchError, match=entry.info["checkpoint"]):
+                MODELS.build(name)
+            return
+        model = MODELS.build(name, checkpoint=str(build_tiny_vlm(family, tmp_path / family)))
+    else:
+        model = MODELS.build(name)
     assert isinstance(model, Answerer) and isinstance(model.info, AnswererInfo)
     assert model.sampling is None or isinstance(model.sampling, FrameSampling)  # None: the benchmark's official
     clip = Clip(np.zeros((2, 8, 8, 3), dtype=np.uint8), (0.0, 0.5))
