@@ -16,5 +16,6 @@ def test_quick_start_is_two_commands_and_ci_runs_the_second_verbatim():
     demo, tests = quick_start_commands()
     assert "\n" not in demo and "\n" not in tests
     assert demo.endswith("pjbench demo") and "pip install torch==2.13.0" in demo
-    assert "pytest" in tests and tests.index("torch==2.13.0") < tests.index("pip install -e")
+    assert "pytest" in tests and tests.index("torch==2.14.1 torchvision==0.29.1") < tests.index("pip install -e")
+    assert '".[test,vlm]"' in tests  # the transformers VLM backend is tested too
     assert tests in (ROOT / ".ci" / "run").read_text()
