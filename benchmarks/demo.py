@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pjbench.benchmarks.errors import PjbenchError
 
-__all__ = ["READOUT_OPTIONS", "demo_specs", "run_demo", "summary"]
+__all__ = ["READOUT_OPTIONS", "demo_specs", "needs_vlm_extra", "run_demo", "summary"]
 
 # The demo's readout settings. The probe: 8 frames, a 4x2x2 token grid, one grid point; on these suites the
 # default grid (4 points, up to 25 epochs, 8x4x4 tokens) costs ~5x the time for the same conclusion.
@@ -56,6 +56,21 @@ def _models(spec) -> list[str]:
             if m.get("offline") and need in str(m.get("readouts", "")).split(",")]
 
 
+def needs_vlm_extra(plan) -> list[str]:
+    """The transformers-backend models of ``plan`` when the [vlm] extra (torchvision) is not installed."""
+    from pjbench.encoders.registry import MODELS
+
+    names = sorted({name for _, runs in plan for _, name in runs
+                    if name in MODELS and MODELS.get(name).info.get("backend") == "transformers"})
+    if not names:
+        return []
+    try:
+        import torchvision  # noqa: F401 -- transformers' video processors need it
+    except Exception:  # noqa: BLE001 -- ImportError, or a torchvision built for another torch
+        return names
+    return []
+
+
 def run_demo(
     out: str | os.PathLike,
     *,
@@ -84,6 +99,12 @@ def run_demo(
         raise PjbenchError(f"demo: synth_kwargs for {', '.join(extra)}, which the demo does not run")
     plan = [(sp, [(sp.demo.readout, name) for name in list((models or {}).get(sp.name) or _models(sp))]
              + [(ro, name) for ro, names in sp.demo.more for name in names]) for sp in specs]
+    missing = needs_vlm_extra(plan)
+    if missing:  # the transformers VLM rows need the [vlm] extra: said once, the rest of the demo runs
+        from pjbench.encoders.hf_vlm import VLM_EXTRA_HINT
+
+        say(f"note: no tiny video-language model row ({', '.join(missing)}): {VLM_EXTRA_HINT}")
+        plan = [(sp, [(ro, name) for ro, name in runs if name not in missing]) for sp, runs in plan]
     n_runs, steps = sum(len(m) for _, m in plan), len(plan) + 2
     say(f"[1/{steps}] synthetic suites -> {out / 'data'}")
     data = {}
@@ -134,7 +155,11 @@ def summary(out: str | os.PathLike) -> list[str]:
         metric, agg = sp.headline_metric, sp.headline_aggregation
 
         def head(r, subset=None, name=metric):
-            return r.metric(name, agg, subset=subset) if subset else r.metric(name, agg)
+            got = r.metric(name, agg, subset=subset) if subset else r.metric(name, agg)
+            if got is None and name == metric and r.protocol.get("readout") == "vlm":
+                # a VLM without the headline's score (IntPhys 2 pairs): the same metric on its likelihood surprise
+                got = r.metric(f"likelihood/{metric}", subset=subset or "all")
+            return got
 
         rows = sorted(runs, key=lambda r: -(head(r).value if head(r) and head(r).value is not None else -1))
         first = next((head(r) for r in rows if head(r) is not None), None)
@@ -144,10 +169,10 @@ def summary(out: str | os.PathLike) -> list[str]:
         cols = [c.split("=", 1)[-1] for c in sp.demo.columns] + (["video-blind control"] if control else [])
         lines += ["", f"{sp.title} ({runs[0].task['split']}): {metric.replace('_', ' ')}"
                       f"{f' ({agg})' if agg else ''}, % [95% CI]; {first.n} {first.unit}, chance {100 * first.chance:.0f}",
-                  f"{'model':<22}{'all':<22}" + "".join(f"{c:<22}" for c in cols)]
+                  f"{'model':<26}{'all':<22}" + "".join(f"{c:<22}" for c in cols)]
         for r in rows:
             cells = [head(r)] + [head(r, subset=c) for c in sp.demo.columns]
             if control:
                 cells.append(head(r, name=f"control_video_blind/{metric}"))
-            lines.append((f"{r.model['name']:<22}" + "".join(f"{_fmt(m):<22}" for m in cells)).rstrip())
+            lines.append((f"{r.model['name']:<26}" + "".join(f"{_fmt(m):<22}" for m in cells)).rstrip())
     return lines

@@ -37,6 +37,6 @@ CAUSALVQA = TaskSpec(
     in_overview_macro=True,
     vlm_protocol="pjbench.causalvqa.prompts",
     demo=DemoPlan(data_dir="causalvqa", split="debug", readout="probe", models=("pixel-patches", "vjepa2-tiny-random"),
-                  more=(("vlm", ("answer-random",)),),
+                  more=(("vlm", ("answer-random", "qwen2.5-vl-tiny-random")),),
                   suite_scale=1.0),
 )

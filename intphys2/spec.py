@@ -36,6 +36,7 @@ INTPHYS2 = TaskSpec(
     # 128 frames at 12 fps = 64 at the models' 6 fps: 9 windows of 48. With 96 frames (one window) the pixel
     # baselines are no longer exactly at chance on occluded violations.
     demo=DemoPlan(data_dir="IntPhys2", split="Main", readout="surprise", suite_options=(("resolution", 64),),
+                  more=(("vlm", ("answer-random", "qwen2.5-vl-tiny-random")),),
                   columns=("visibility=visible", "visibility=occluded")),
 )
 

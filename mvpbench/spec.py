@@ -32,7 +32,7 @@ MVPBENCH = TaskSpec(
     ),
     in_overview_macro=True,
     demo=DemoPlan(data_dir="MVPBench", split="full", readout="probe", models=("pixel-patches", "vjepa2-tiny-random"),
-                  more=(("vlm", ("answer-random",)),),
+                  more=(("vlm", ("answer-random", "qwen2.5-vl-tiny-random")),),
                   suite_scale=0.5),
     options=("videos_root",),
     vlm_protocol="pjbench.mvpbench.prompts",

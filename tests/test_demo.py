@@ -36,6 +36,12 @@ def test_demo_end_to_end_tiny(tmp_path):
         # the vlm readout's chance floor on the same suite
         floor = load_results(out / "runs" / task / "answer-random")
         assert floor.protocol["readout"] == "vlm" and floor.metric(metric).value is not None
+    # the tiny random-init VLM (transformers backend, [vlm] extra) on every benchmark, flagged as a control
+    for task in ("intphys2", "mvpbench", "causalvqa"):
+        vlm = load_results(out / "runs" / task / "qwen2.5-vl-tiny-random")
+        assert vlm.protocol["readout"] == "vlm" and vlm.model["backend"] == "transformers"
+        assert vlm.model["extra"]["control"] is True and "likelihood" in vlm.protocol["parsers"]
+    assert "qwen2.5-vl-tiny-random" in html
     for title in ("IntPhys 2", "MVPBench", "CausalVQA"):
         assert title in html
     assert "http://" not in html and "https://" not in html
@@ -70,3 +76,23 @@ def test_synth_and_validate_commands(tmp_path):
     victim.unlink()
     res = runner.invoke(main, ["validate", "--data-root", str(tmp_path / "s"), "--window", "16"])
     assert res.exit_code == 1 and victim.stem in res.output and "Traceback" not in res.output
+
+
+def test_demo_without_the_vlm_extra_says_how_to_get_it(monkeypatch):
+    import sys
+
+    from pjbench.benchmarks.demo import needs_vlm_extra
+
+    plan = [(None, [("vlm", "answer-random"), ("vlm", "qwen2.5-vl-tiny-random")])]
+    assert needs_vlm_extra(plan) == []  # the test environment has the extra
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # as if torchvision were not installed
+    assert needs_vlm_extra(plan) == ["qwen2.5-vl-tiny-random"]
+    from pjbench.encoders.hf_vlm import VLM_EXTRA_HINT, require_vlm_stack
+
+    assert '.[vlm]' in VLM_EXTRA_HINT and "torchvision==0.29.1" in VLM_EXTRA_HINT
+    import pytest
+
+    from pjbench.benchmarks.errors import PjbenchError
+
+    with pytest.raises(PjbenchError, match=r"\[vlm\] extra"):
+        require_vlm_stack()
