@@ -98,7 +98,7 @@ for _name, _hf_id, _params, _family, _max_pixels in [
         defaults={"checkpoint": _hf_id, "name": _name, **({"max_pixels": _max_pixels} if _max_pixels else {})},
         checkpoint=_hf_id, params=_params, family=_family, max_pixels=_max_pixels, **_VLM,
     )
-for _family, _params in [("qwen2.5-vl", "0.2M"), ("llava-onevision", "0.2M")]:
+for _family, _params in [("qwen2.5-vl", "0.2M"), ("llava-onevision", "0.2M"), ("qwen2-vl", "0.2M")]:
     MODELS.register(
         f"{_family}-tiny-random",
         "pjbench.encoders.hf_vlm:load_tiny_vlm",

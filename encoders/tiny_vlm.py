@@ -8,8 +8,8 @@ template of the family's layout -- and nothing else: the folder then loads throu
 random weights answer at chance; they exist so that every benchmark runs end to end through the transformers
 backend on a machine with no network, and the same seed builds the same weights.
 
-Families: ``qwen2.5-vl`` (Qwen2_5_VLForConditionalGeneration, M-RoPE, windowed vision tower) and
-``llava-onevision`` (SigLIP + Qwen2 LLM). Needs the ``[vlm]`` extra (torchvision, for the video processors).
+Families: ``qwen2.5-vl`` (Qwen2_5_VLForConditionalGeneration, M-RoPE, windowed vision tower),
+``qwen2-vl`` (Qwen2VLForConditionalGeneration) and ``llava-onevision`` (SigLIP + Qwen2 LLM). Needs the ``[vlm]`` extra (torchvision, for the video processors).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 __all__ = ["FAMILIES", "build_tiny_vlm"]
 
-FAMILIES = ("qwen2.5-vl", "llava-onevision")
+FAMILIES = ("qwen2.5-vl", "llava-onevision", "qwen2-vl")
 
 _CORPUS = [
     "Answer: A B C D E END Yes No yes no 1 0 Your Answer Letter:",
@@ -83,30 +83,35 @@ def torch_seed() -> int:
     return _SEED[0]
 
 
-def _qwen25vl(out: Path, seed: int) -> None:
+def _qwen25vl(out: Path, seed: int, v2: bool = False) -> None:
     from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
-                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+                              Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor,
+                              Qwen2VLProcessor, Qwen2VLVideoProcessor)
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                 "<|image_pad|>", "<|video_pad|>"]
     tok = _tokenizer(specials, {})
     ids = {t: tok.convert_tokens_to_ids(t) for t in specials}
-    cfg = Qwen2_5_VLConfig(
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                  patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
+                  fullatt_block_indexes=[1], tokens_per_second=2)
+    if v2:  # Qwen2-VL's vision tower: embed_dim / hidden_size (the LLM width) / mlp_ratio, no windows
+        vision = dict(depth=2, embed_dim=32, hidden_size=64, mlp_ratio=2, num_heads=2, patch_size=14,
+                      spatial_merge_size=2, temporal_patch_size=2)
+    cfg = (Qwen2VLConfig if v2 else Qwen2_5_VLConfig)(
         text_config=dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                          rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
                          bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
                          pad_token_id=ids["<|endoftext|>"], tie_word_embeddings=False),
-        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
-                           fullatt_block_indexes=[1], tokens_per_second=2),
+        vision_config=vision,
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], tie_word_embeddings=False)
     _seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(cfg).eval()
+    model = (Qwen2VLForConditionalGeneration if v2 else Qwen2_5_VLForConditionalGeneration)(cfg).eval()
     small = {"shortest_edge": 28 * 28 * 4, "longest_edge": 28 * 28 * 16}  # a few tokens per frame: CPU-fast
-    proc = Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(size=small),
+    proc = (Qwen2VLProcessor if v2 else Qwen2_5_VLProcessor)(image_processor=Qwen2VLImageProcessor(size=small),
                                video_processor=Qwen2VLVideoProcessor(size=small), tokenizer=tok,
                                chat_template=_QWEN_TEMPLATE)
     _save(model, proc, out, ids["<|im_end|>"], ids["<|endoftext|>"])
@@ -209,7 +214,8 @@ def _save(model, proc, out: Path, eos: int, pad: int) -> None:
 def build_tiny_vlm(family: str, out: str | os.PathLike, seed: int = 0) -> Path:
     """Write the tiny random-init ``family`` checkpoint (``FAMILIES``) to ``out`` (replaced atomically);
     returns the folder. The same ``seed`` gives the same weights."""
-    builders = {"qwen2.5-vl": _qwen25vl, "llava-onevision": _llava_onevision}
+    builders = {"qwen2.5-vl": _qwen25vl, "llava-onevision": _llava_onevision,
+                "qwen2-vl": lambda out, seed: _qwen25vl(out, seed, v2=True)}
     if family not in builders:
         raise ValueError(f"tiny VLM families: {', '.join(FAMILIES)}; got {family!r}")
     out = Path(out)
