@@ -68,19 +68,10 @@ def _tokenizer(specials: list[str], extra: dict[str, str]):
     return fast
 
 
-_SEED = [0]
-
-
 def _seed(seed: int) -> None:
     import torch
 
-    _SEED[0] = seed
     torch.manual_seed(seed)
-
-
-def torch_seed() -> int:
-    """The seed of the model being built."""
-    return _SEED[0]
 
 
 def _qwen25vl(out: Path, seed: int, v2: bool = False) -> None:
@@ -114,7 +105,7 @@ def _qwen25vl(out: Path, seed: int, v2: bool = False) -> None:
     proc = (Qwen2VLProcessor if v2 else Qwen2_5_VLProcessor)(image_processor=Qwen2VLImageProcessor(size=small),
                                video_processor=Qwen2VLVideoProcessor(size=small), tokenizer=tok,
                                chat_template=_QWEN_TEMPLATE)
-    _save(model, proc, out, ids["<|im_end|>"], ids["<|endoftext|>"])
+    _save(model, proc, out, ids["<|im_end|>"], ids["<|endoftext|>"], seed)
 
 
 def _llava_onevision(out: Path, seed: int) -> None:
@@ -141,7 +132,7 @@ def _llava_onevision(out: Path, seed: int) -> None:
         image_processor=LlavaOnevisionImageProcessor(size=size, image_grid_pinpoints=cfg.image_grid_pinpoints),
         video_processor=LlavaOnevisionVideoProcessor(size=size), tokenizer=tok, num_image_tokens=16,
         vision_feature_select_strategy="full", chat_template=_LLAVA_TEMPLATE)
-    _save(model, proc, out, ids["<|im_end|>"], ids["<|endoftext|>"])
+    _save(model, proc, out, ids["<|im_end|>"], ids["<|endoftext|>"], seed)
 
 
 #: the short answers a tiny control gives (one token each, then end of turn)
@@ -195,8 +186,8 @@ def _answer_briefly(model, proc, seed: int) -> None:
 EMBED_SCALE, CONTEXT_GAIN, EOS_GAIN = 10.0, 3.0, 60.0
 
 
-def _save(model, proc, out: Path, eos: int, pad: int) -> None:
-    _answer_briefly(model, proc, int(torch_seed()))
+def _save(model, proc, out: Path, eos: int, pad: int, seed: int) -> None:
+    _answer_briefly(model, proc, seed)
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = pad
     model.generation_config.do_sample = False
