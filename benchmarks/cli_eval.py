@@ -113,11 +113,11 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
         if batch_size == "auto":
             raise PjbenchError("--batch-size auto: an option of the surprise readout; give the vlm readout a number "
                                "of requests per batch (at least --max-concurrency are sent together)")
-        if scale.get("slurm_partition"):
-            raise PjbenchError("--slurm-partition: the vlm readout runs under torchrun (one shard per rank) or "
-                               "shards by hand (--shard I/N, a shared --cache-dir), or scales through an "
-                               "openai:NAME server (raise --max-concurrency)")
         shard, run_id, launch = scale.get("shard"), None, _dist_env()
+        if scale.get("slurm_partition") and (shard or launch):
+            raise PjbenchError("use one of --shard, torchrun (RANK/WORLD_SIZE set) and --slurm-partition")
+        if not scale.get("slurm_partition") and (scale.get("nodes") is not None or scale.get("wait")):
+            raise PjbenchError("--nodes and --wait need --slurm-partition")
         if launch:  # torchrun: rank r answers shard r/N on its own GPU; the last rank to finish merges
             if shard:
                 raise PjbenchError("use one of --shard and torchrun (RANK/WORLD_SIZE set)")
@@ -128,11 +128,19 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
             if model.startswith("openai:"):
                 raise PjbenchError("--dtype: the server of an openai:NAME model decides its dtype")
             model_args = {**dict(model_args or {}), "dtype": dtype}
-        got = evaluate(model, data_root, out, task=task, readout="vlm", split=split, limit=limit,
-                       seed=seed, n_boot=n_boot, overwrite=overwrite, progress=not quiet,
-                       batch_size=batch_size if isinstance(batch_size, int) else None,
-                       cache=not no_cache, cache_dir=cache_dir, device=device, checkpoint=checkpoint,
-                       model_args=model_args, shard=shard, run_id=run_id, **vlm_opts)
+        kw = dict(task=task, readout="vlm", split=split, limit=limit, seed=seed, n_boot=n_boot, overwrite=overwrite,
+                  batch_size=batch_size if isinstance(batch_size, int) else None, cache=not no_cache,
+                  cache_dir=cache_dir, device=device, checkpoint=checkpoint, model_args=model_args, **vlm_opts)
+        if scale.get("slurm_partition"):  # a job array of shards answering into the shared response cache
+            if no_cache:
+                raise PjbenchError("--slurm-partition: the shards keep their answers in the response cache; drop "
+                                   "--no-cache (and give a --cache-dir every node sees)")
+            merged = _submit_to_slurm(model, data_root, out, scale, kw)
+            if merged:
+                echo_vlm_results(merged[0])
+                click.echo(f"results: {merged[1]}")
+            return
+        got = evaluate(model, data_root, out, progress=not quiet, shard=shard, run_id=run_id, **kw)
         if shard:
             click.echo(f"shard {got.shard}: {got.n_scored} of {got.n_items} requests answered ({got.n_skipped} "
                        f"skipped, {got.n_computed} generated now) in {got.directory}")
@@ -348,7 +356,6 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
     from pjbench.benchmarks.tasks import TASKS
 
     launch = dist.torchrun_env()
-    slurm = {k: v for k, v in scale.items() if k.startswith("slurm_") or k in ("nodes", "wait")}
     if not (launch or scale["shard"] or scale["slurm_partition"]):
         if scale["nodes"] is not None or scale["wait"]:
             raise PjbenchError("--nodes and --wait need --slurm-partition")
@@ -372,21 +379,7 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
 
         outcome = evaluate(model, data_root, out, shard=scale["shard"], **kw)
     else:
-        from pjbench.benchmarks import slurm as slurm_mod
-
-        if scale["nodes"] is None:
-            raise PjbenchError("--slurm-partition needs --nodes N")
-        sub = slurm_mod.submit(
-            model, data_root, out, partition=slurm["slurm_partition"], nodes=slurm["nodes"],
-            gpus_per_node=slurm["slurm_gpus_per_node"], time_min=slurm["slurm_time"], account=slurm["slurm_account"],
-            cpus_per_task=slurm["slurm_cpus_per_task"], wait=slurm["wait"], eval_kwargs=kw)
-        click.echo(f"submitted {sub.plan.n_shards} shards as Slurm array job {sub.array_id} "
-                   f"(logs: {sub.plan.folder})")
-        if sub.merged is not None:
-            return sub.merged
-        click.echo(f"merge job {sub.merge_job.job_id} runs after the array; results: {Path(out) / 'results.json'} "
-                   f"(or run `pjbench merge --out {out}` yourself)")
-        return ()
+        return _submit_to_slurm(model, data_root, out, scale, kw)
     who = f"rank {launch.rank}: " if launch else ""
     click.echo(f"{who}shard {outcome.shard}: {outcome.n_scored} of {outcome.n_items} items scored "
                f"({outcome.n_skipped} skipped, {outcome.n_computed} computed now) in {outcome.directory}")
@@ -395,6 +388,25 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
     if not launch:
         click.echo(f"waiting for shard(s) {', '.join(map(str, outcome.pending))} of {outcome.shard.count}; the last "
                    f"shard to finish merges, or run `pjbench merge --out {out}`")
+    return ()
+
+
+def _submit_to_slurm(model, data_root, out, scale, kw):
+    """``--slurm-partition``: the shard array and the merge job (submitit). ``(results, path)`` with --wait,
+    else ``()`` once the jobs are submitted (their ids are printed)."""
+    from pjbench.benchmarks import slurm as slurm_mod
+
+    if scale["nodes"] is None:
+        raise PjbenchError("--slurm-partition needs --nodes N")
+    sub = slurm_mod.submit(
+        model, data_root, out, partition=scale["slurm_partition"], nodes=scale["nodes"],
+        gpus_per_node=scale["slurm_gpus_per_node"], time_min=scale["slurm_time"], account=scale["slurm_account"],
+        cpus_per_task=scale["slurm_cpus_per_task"], wait=scale["wait"], eval_kwargs=kw)
+    click.echo(f"submitted {sub.plan.n_shards} shards as Slurm array job {sub.array_id} (logs: {sub.plan.folder})")
+    if sub.merged is not None:
+        return sub.merged
+    click.echo(f"merge job {sub.merge_job.job_id} runs after the array; results: {Path(out) / 'results.json'} "
+               f"(or run `pjbench merge --out {out}` yourself)")
     return ()
 
 

@@ -278,6 +278,8 @@ def load_transformers_vlm(checkpoint: str | None = None, device: str = "cpu", *,
                            "--checkpoint DIR)") from None
     except ValueError as exc:
         raise PjbenchError(f"{checkpoint}: not an image-text-to-text model transformers can load ({exc})") from None
+    except ImportError as exc:  # a family's own dependency (timm for PerceptionLM, num2words for SmolVLM)
+        raise PjbenchError(f"{checkpoint}: {exc} -- {VLM_EXTRA_HINT}") from None
     model = model.to(device).eval()
     if local.exists():
         rev = folder_hash(local)
@@ -309,6 +311,9 @@ def load_tiny_vlm(checkpoint: str | None = None, device: str = "cpu", *, family:
 
     folder = Path(checkpoint) if checkpoint else FeatureCache(cache_dir).root / "tiny-vlm" / f"{family}-seed{seed}"
     if not (folder / "config.json").is_file():
-        build_tiny_vlm(family, folder, seed=seed)
+        try:
+            build_tiny_vlm(family, folder, seed=seed)
+        except ImportError as exc:
+            raise PjbenchError(f"tiny {family}: {exc} -- {VLM_EXTRA_HINT}") from None
     return load_transformers_vlm(str(folder), device=device, name=name or f"{family}-tiny-random",
                                  batch_size=batch_size, dtype="fp32", max_pixels=28 * 28 * 16)

@@ -7,6 +7,7 @@ factory may carry a ``pjbench_info`` dict (description, resolution, readouts, ..
 from __future__ import annotations
 
 from pjbench.benchmarks.registry import Registry
+from pjbench.encoders.tiny_vlm import FAMILIES as TINY_VLM_FAMILIES
 
 MODELS: Registry = Registry("model", entry_point_group="pjbench.encoders")
 
@@ -85,9 +86,9 @@ for _name, _hf_id, _params, _family, _max_pixels in [
     ("internvl3-1b", "OpenGVLab/InternVL3-1B-hf", "0.9B", "internvl", None),
     ("internvl3-2b", "OpenGVLab/InternVL3-2B-hf", "2.1B", "internvl", None),
     ("internvl3-8b", "OpenGVLab/InternVL3-8B-hf", "7.9B", "internvl", None),
-    ("perceptionlm-1b", "facebook/Perception-LM-1B", "1B", "perception_lm", None),
-    ("perceptionlm-3b", "facebook/Perception-LM-3B", "3B", "perception_lm", None),
-    ("perceptionlm-8b", "facebook/Perception-LM-8B", "8B", "perception_lm", None),
+    ("perceptionlm-1b", "facebook/Perception-LM-1B", "1B", "perceptionlm", None),
+    ("perceptionlm-3b", "facebook/Perception-LM-3B", "3B", "perceptionlm", None),
+    ("perceptionlm-8b", "facebook/Perception-LM-8B", "8B", "perceptionlm", None),
     ("smolvlm2-256m", "HuggingFaceTB/SmolVLM2-256M-Video-Instruct", "256M", "smolvlm", None),
     ("smolvlm2-2.2b", "HuggingFaceTB/SmolVLM2-2.2B-Instruct", "2.2B", "smolvlm", None),
 ]:
@@ -98,13 +99,13 @@ for _name, _hf_id, _params, _family, _max_pixels in [
         defaults={"checkpoint": _hf_id, "name": _name, **({"max_pixels": _max_pixels} if _max_pixels else {})},
         checkpoint=_hf_id, params=_params, family=_family, max_pixels=_max_pixels, **_VLM,
     )
-for _family, _params in [("qwen2.5-vl", "0.2M"), ("llava-onevision", "0.2M"), ("qwen2-vl", "0.2M")]:
+for _family in TINY_VLM_FAMILIES:  # one seeded tiny control per architecture of the entries above
     MODELS.register(
         f"{_family}-tiny-random",
         "pjbench.encoders.hf_vlm:load_tiny_vlm",
         f"Random-init tiny {_family} (hidden 64, 2 layers; built offline from its config, tokenizer trained "
         "locally): the transformers VLM path end to end; a control, ~chance",
-        defaults={"family": _family}, checkpoint=None, params=_params, family=_family, control=True,
+        defaults={"family": _family}, checkpoint=None, params="0.2M", family=_family, control=True,
         **{**_VLM, "offline": True},
     )
 

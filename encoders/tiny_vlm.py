@@ -8,8 +8,13 @@ template of the family's layout -- and nothing else: the folder then loads throu
 random weights answer at chance; they exist so that every benchmark runs end to end through the transformers
 backend on a machine with no network, and the same seed builds the same weights.
 
-Families: ``qwen2.5-vl`` (Qwen2_5_VLForConditionalGeneration, M-RoPE, windowed vision tower),
-``qwen2-vl`` (Qwen2VLForConditionalGeneration) and ``llava-onevision`` (SigLIP + Qwen2 LLM). Needs the ``[vlm]`` extra (torchvision, for the video processors).
+Families (one per architecture of the registry's hub entries): ``qwen2.5-vl`` (Qwen2_5_VLForConditionalGeneration,
+M-RoPE, windowed vision tower; also Cosmos-Reason1), ``qwen2-vl`` (Qwen2VLForConditionalGeneration),
+``llava-onevision`` (SigLIP + Qwen2 LLM), ``internvl`` (InternViT + pixel shuffle + Qwen2 LLM, the ``-hf``
+checkpoints' InternVLForConditionalGeneration, "FrameN: <img>...</img>" per frame), ``perceptionlm`` (a timm
+Perception Encoder + 2x2 pooling + Llama LLM) and ``smolvlm`` (SigLIP + pixel shuffle + Llama LLM, frames laid
+out with their timestamps by the processor). Needs the ``[vlm]`` extra (torchvision for the video processors,
+timm for PerceptionLM's vision tower, num2words for SmolVLM's processor).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 
 __all__ = ["FAMILIES", "build_tiny_vlm"]
 
-FAMILIES = ("qwen2.5-vl", "llava-onevision", "qwen2-vl")
+FAMILIES = ("qwen2.5-vl", "llava-onevision", "qwen2-vl", "internvl", "perceptionlm", "smolvlm")
 
 _CORPUS = [
     "Answer: A B C D E END Yes No yes no 1 0 Your Answer Letter:",
@@ -51,8 +56,9 @@ _LLAVA_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
-def _tokenizer(specials: list[str], extra: dict[str, str]):
-    """A byte-level BPE (no unknown tokens) trained on the prompt vocabulary; ``specials`` never split."""
+def _tokenizer(specials: list[str], extra: dict[str, str], *, eos: str = "<|im_end|>", corpus: tuple[str, ...] = ()):
+    """A byte-level BPE (no unknown tokens) trained on the prompt vocabulary (+ ``corpus``: the family's own
+    layout words); ``specials`` never split; ``extra``: the named special tokens the family's processor reads."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -61,11 +67,18 @@ def _tokenizer(specials: list[str], extra: dict[str, str]):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(_CORPUS, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+    tok.train_from_iterator(_CORPUS + list(corpus), trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token="<|endoftext|>",
                                    unk_token=None, extra_special_tokens=extra or None)
     fast.padding_side = "left"
     return fast
+
+
+def _lm(model_type: str, tok, bos: int, eos: int, pad: int) -> dict:
+    """The tiny language model of a family (hidden 64, 2 layers, GQA 4/2)."""
+    return dict(model_type=model_type, vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, bos_token_id=bos,
+                eos_token_id=eos, pad_token_id=pad, tie_word_embeddings=False)
 
 
 def _seed(seed: int) -> None:
@@ -118,11 +131,7 @@ def _llava_onevision(out: Path, seed: int) -> None:
     cfg = LlavaOnevisionConfig(
         vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                            num_attention_heads=2, image_size=56, patch_size=14),
-        text_config=dict(model_type="qwen2", vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=4096, bos_token_id=ids["<|endoftext|>"],
-                         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
-                         tie_word_embeddings=False),
+        text_config=_lm("qwen2", tok, ids["<|endoftext|>"], ids["<|im_end|>"], ids["<|endoftext|>"]),
         image_token_index=ids["<image>"], video_token_index=ids["<video>"], vision_feature_layer=-1,
         image_grid_pinpoints=[[56, 56], [56, 112], [112, 56], [112, 112]], tie_word_embeddings=False)
     _seed(seed)
@@ -135,11 +144,88 @@ def _llava_onevision(out: Path, seed: int) -> None:
     _save(model, proc, out, ids["<|im_end|>"], ids["<|endoftext|>"], seed)
 
 
+def _internvl(out: Path, seed: int) -> None:
+    from transformers import (GotOcr2ImageProcessor, InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor,
+                              InternVLVideoProcessor)
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>"]
+    tok = _tokenizer(specials, {"start_image_token": "<img>", "end_image_token": "</img>",
+                                "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"}, corpus=("Frame",))
+    ids = {t: tok.convert_tokens_to_ids(t) for t in specials}
+    # 56 px tiles, patch 14, pixel shuffle 0.5: (56 / 14) ** 2 * 0.25 = 4 tokens per frame
+    cfg = InternVLConfig(
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=56, patch_size=14),
+        text_config=_lm("qwen2", tok, ids["<|endoftext|>"], ids["<|im_end|>"], ids["<|endoftext|>"]),
+        image_token_id=ids["<IMG_CONTEXT>"], image_seq_length=4, downsample_ratio=0.5, tie_word_embeddings=False)
+    _seed(seed)
+    model = InternVLForConditionalGeneration(cfg).eval()
+    size = {"height": 56, "width": 56}
+    proc = InternVLProcessor(image_processor=GotOcr2ImageProcessor(size=size, crop_to_patches=False),
+                             video_processor=InternVLVideoProcessor(size=size), tokenizer=tok, image_seq_length=4,
+                             chat_template=_LLAVA_TEMPLATE)
+    _save(model, proc, out, ids["<|im_end|>"], ids["<|endoftext|>"], seed)
+
+
+def _perceptionlm(out: Path, seed: int) -> None:
+    from transformers import (PerceptionLMConfig, PerceptionLMForConditionalGeneration, PerceptionLMImageProcessor,
+                              PerceptionLMProcessor, PerceptionLMVideoProcessor, TimmWrapperConfig)
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|image|>", "<|video|>"]
+    tok = _tokenizer(specials, {"image_token": "<|image|>", "video_token": "<|video|>"})
+    ids = {t: tok.convert_tokens_to_ids(t) for t in specials}
+    # the Perception Encoder through timm (as the real checkpoints), 64 px, patch 16, CLS token, 2x2 pooling:
+    # (64 / 16 / 2) ** 2 = 4 tokens per frame
+    vision = TimmWrapperConfig(architecture="vit_pe_core_tiny_patch16_384", num_classes=0, model_args=dict(
+        embed_dim=32, depth=2, num_heads=2, img_size=[64, 64], patch_size=16, global_pool="",
+        use_post_transformer_norm=False, ref_feat_shape=[4, 4]))
+    cfg = PerceptionLMConfig(
+        vision_config=vision.to_dict(),
+        text_config=_lm("llama", tok, ids["<|endoftext|>"], ids["<|im_end|>"], ids["<|endoftext|>"]),
+        image_token_id=ids["<|image|>"], video_token_id=ids["<|video|>"], projector_pooling_ratio=2,
+        vision_use_cls_token=True, tie_word_embeddings=False)
+    _seed(seed)
+    model = PerceptionLMForConditionalGeneration(cfg).eval()
+    proc = PerceptionLMProcessor(video_processor=PerceptionLMVideoProcessor(size={"height": 64, "width": 64}),
+                                 image_processor=PerceptionLMImageProcessor(tile_size=64, max_num_tiles=1),
+                                 tokenizer=tok, patch_size=16, pooling_ratio=2,
+                                 chat_template=_LLAVA_TEMPLATE.replace("<video>\n", "<|video|>").replace("<image>\n", "<|image|>"))
+    _save(model, proc, out, ids["<|im_end|>"], ids["<|endoftext|>"], seed)
+
+
+def _smolvlm(out: Path, seed: int) -> None:
+    from transformers import (SmolVLMConfig, SmolVLMForConditionalGeneration, SmolVLMImageProcessor, SmolVLMProcessor,
+                              SmolVLMVideoProcessor)
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<image>", "<video>",
+                "<fake_token_around_image>", "<global-img>"]
+    tok = _tokenizer(specials, {"image_token": "<image>", "video_token": "<video>",
+                                "fake_image_token": "<fake_token_around_image>", "global_image_token": "<global-img>",
+                                "end_of_utterance_token": "<end_of_utterance>"}, eos="<end_of_utterance>",
+                     corpus=("You are provided the following series of frames from a [H:MM:SS] video. Frame from "
+                             "System: User: Assistant:",))
+    ids = {t: tok.convert_tokens_to_ids(t) for t in specials}
+    # 64 px, patch 16, pixel shuffle 2: (64 / 16) ** 2 / 2 ** 2 = 4 tokens per frame
+    cfg = SmolVLMConfig(
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=64, patch_size=16),
+        text_config=_lm("llama", tok, ids["<|im_start|>"], ids["<end_of_utterance>"], ids["<|endoftext|>"]),
+        image_token_id=ids["<image>"], scale_factor=2, tie_word_embeddings=False)
+    _seed(seed)
+    model = SmolVLMForConditionalGeneration(cfg).eval()
+    edge = {"longest_edge": 64}
+    # no chat template of its own: SmolVLMProcessor lays out a turn with a video by its built-in template
+    proc = SmolVLMProcessor(image_processor=SmolVLMImageProcessor(size=edge, max_image_size=edge),
+                            video_processor=SmolVLMVideoProcessor(size=edge, max_image_size=edge), tokenizer=tok,
+                            image_seq_len=4)
+    _save(model, proc, out, ids["<end_of_utterance>"], ids["<|endoftext|>"], seed)
+
+
 #: the short answers a tiny control gives (one token each, then end of turn)
 ANSWER_TOKENS = ("A", "B", "C", "D", "E", "1", "0")
 
 
-def _answer_briefly(model, proc, seed: int) -> None:
+def _answer_briefly(model, proc, seed: int, eos: int) -> None:
     """Shape the random weights so that greedy decoding answers like a (clueless) model that follows the
     format: one answer token, then end of turn -- a control whose answers parse and whose runs are short,
     not 1024 random tokens. The input embeddings are scaled up so that the last token dominates the final
@@ -155,8 +241,6 @@ def _answer_briefly(model, proc, seed: int) -> None:
     g = torch.Generator().manual_seed(seed + 1)
     emb = model.get_input_embeddings().weight
     head = model.get_output_embeddings().weight
-    eos = tok.convert_tokens_to_ids("<|im_end|>")
-    last = tok("\n", add_special_tokens=False)["input_ids"][-1]  # the generation prompt ends with a newline
     answers = [tok.convert_tokens_to_ids(t) for t in ANSWER_TOKENS]
     with torch.no_grad():
         emb.mul_(EMBED_SCALE)
@@ -171,9 +255,11 @@ def _answer_briefly(model, proc, seed: int) -> None:
             msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": _CORPUS[k % len(_CORPUS)]}]}]
             text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             meta = VideoMetadata(total_num_frames=4, fps=1.0, frames_indices=[0, 1, 2, 3], height=56, width=56)
-            model(**proc(text=[text], videos=[frames], video_metadata=[meta], return_tensors="pt", do_sample_frames=False,
-                           **({"cap_pixels_per_frame": True} if hasattr(proc.video_processor, "cap_pixels_per_frame") else {})))
+            batch = proc(text=[text], videos=[frames], video_metadata=[meta], return_tensors="pt", do_sample_frames=False,
+                         **({"cap_pixels_per_frame": True} if hasattr(proc.video_processor, "cap_pixels_per_frame") else {}))
+            model(**batch)
             states.append(seen["h"].float())
+            last = int(batch["input_ids"][0, -1])  # the generation prompt's last token ("\n", "Assistant:", ...)
         hook.remove()
         centred = torch.stack(states) - torch.stack(states).mean(0)
         for t in answers:
@@ -187,7 +273,7 @@ EMBED_SCALE, CONTEXT_GAIN, EOS_GAIN = 10.0, 3.0, 60.0
 
 
 def _save(model, proc, out: Path, eos: int, pad: int, seed: int) -> None:
-    _answer_briefly(model, proc, seed)
+    _answer_briefly(model, proc, seed, eos)
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = pad
     model.generation_config.do_sample = False
@@ -206,7 +292,8 @@ def build_tiny_vlm(family: str, out: str | os.PathLike, seed: int = 0) -> Path:
     """Write the tiny random-init ``family`` checkpoint (``FAMILIES``) to ``out`` (replaced atomically);
     returns the folder. The same ``seed`` gives the same weights."""
     builders = {"qwen2.5-vl": _qwen25vl, "llava-onevision": _llava_onevision,
-                "qwen2-vl": lambda out, seed: _qwen25vl(out, seed, v2=True)}
+                "qwen2-vl": lambda out, seed: _qwen25vl(out, seed, v2=True), "internvl": _internvl,
+                "perceptionlm": _perceptionlm, "smolvlm": _smolvlm}
     if family not in builders:
         raise ValueError(f"tiny VLM families: {', '.join(FAMILIES)}; got {family!r}")
     out = Path(out)

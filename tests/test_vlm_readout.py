@@ -328,3 +328,54 @@ def test_vlm_review_regressions(tiny_suite, mvp, tmp_path, monkeypatch):
         server.close()
     inv = (tmp_path / "s" / ".shards" / "0-of-2" / "invocation.json").read_text()
     assert "hunter2secret" not in inv and json.loads(inv)["options"]["cache_dir"].startswith("/")
+
+
+def test_vlm_on_slurm_array_merges_to_the_one_process_run(mvp, tmp_path, monkeypatch):
+    """`--slurm-partition` for the vlm readout: real submitit with `sbatch` mocked; each array task and the
+    merge job run here the way a node would; the merged run equals one process and generated nothing."""
+    import signal
+
+    submitit = pytest.importorskip("submitit")
+    from submitit.core import submission
+    from submitit.core.test_core import MockedSubprocess
+
+    base = ["--model", "answer-random", "--task", "mvpbench", "--data-root", str(mvp), "--split", "full"]
+    one = tmp_path / "one"
+    _eval(*base, "--out", str(one), "--no-cache")
+    refused = CliRunner().invoke(main, ["eval", *base, "--out", str(tmp_path / "x"), "--no-cache",
+                                        "--slurm-partition", "p", "--nodes", "1", "-q"])
+    assert refused.exit_code == 1 and "response cache" in refused.output
+    assert "--slurm-partition" in CliRunner().invoke(main, ["eval", *base, "--out", str(tmp_path / "y"), "--nodes", "2"]).output
+    out = tmp_path / "slurm"
+    monkeypatch.setenv("SUBMITIT_FOLDER", "")
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGCONT, signal.SIGUSR2)}
+    mock = MockedSubprocess(known_cmds=["srun"])
+    try:
+        with mock.context():
+            res = _eval(*base, "--out", str(out), "--cache-dir", str(tmp_path / "shared"), "--device", "cuda",
+                        "--slurm-partition", "gpu", "--nodes", "1", "--slurm-gpus-per-node", "3")
+            assert "submitted 3 shards as Slurm array job" in res.output and "merge job" in res.output
+            folder = out / ".slurm"
+            array_sh = sorted(folder.glob("*_submission.sh"))[0].read_text()
+            assert "--array=0-2%3" in array_sh and "--gpus-per-node=1" in array_sh
+            ids = sorted({p.name.split("_")[0] for p in folder.glob("*_submitted.pkl")})
+            array_id, merge_id = ids[0], ids[1]
+            import pickle
+
+            for i in range(3):  # each array task, on the node it was given (device cuda on a CPU test machine:
+                job_id = f"{array_id}_{i}"  # the answer-random baseline runs no tensor, so it needs none)
+                with mock.job_context(job_id):
+                    submission.process_job(folder)
+                result = pickle.loads((folder / f"{job_id}_0_result.pkl").read_bytes())
+                assert result[0] == "success", result
+            assert not (out / "results.json").exists(), "array tasks never merge"
+            with mock.job_context(merge_id):
+                submission.process_job(folder)
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+    a, b = load_results(one), load_results(out)
+    assert b.task["n_requests_generated"] == 0 and b.protocol["readout"] == "vlm"
+    assert [(m.name, m.subset, m.value, m.ci_low, m.ci_high) for m in a.metrics] == \
+           [(m.name, m.subset, m.value, m.ci_low, m.ci_high) for m in b.metrics]
+    assert [(r.name, r.prediction) for r in load_items(one)] == [(r.name, r.prediction) for r in load_items(out)]

@@ -149,3 +149,17 @@ def test_transformers_hub_id_offline_is_one_error(monkeypatch, tmp_path):
                                     str(tmp_path), "--out", str(tmp_path / "o"), "-q"])
     assert res.exit_code != 0 and res.output.startswith("Error:") and "Qwen/Qwen2.5-VL-7B-Instruct" in res.output
     assert "Traceback" not in res.output
+
+
+def test_a_missing_family_dependency_says_how_to_install(monkeypatch, tmp_path):
+    """timm (PerceptionLM) or num2words (SmolVLM) missing: one PjbenchError with the install line."""
+    import pjbench.encoders.tiny_vlm as tiny_vlm
+    from pjbench.benchmarks.errors import PjbenchError
+    from pjbench.encoders.hf_vlm import load_tiny_vlm
+
+    def missing(*a, **k):
+        raise ImportError("TimmWrapperModel requires the timm library but it was not found in your environment")
+
+    monkeypatch.setattr(tiny_vlm, "build_tiny_vlm", missing)
+    with pytest.raises(PjbenchError, match=r"timm library.*pip install -e \"\.\[vlm\]\""):
+        load_tiny_vlm(family="perceptionlm", cache_dir=tmp_path)
