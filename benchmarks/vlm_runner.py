@@ -163,11 +163,12 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
     if require_shards:
         from pjbench.benchmarks.vlm_shards import check_vlm_shards
 
-        check_vlm_shards(out, require_shards, run_config)
+        shard_skips = check_vlm_shards(out, require_shards, run_config)
     prepare_out(out, run_config, overwrite, keep_shards=bool(require_shards))
     texts, skipped, n_from_cache = answer_requests(answerer, requests, store, sampling, generation, refresh=refresh,
                                                    batch_size=batch_size, progress=progress, desc=desc,
-                                                   offline=bool(require_shards), options=options)
+                                                   offline=bool(require_shards), options=options,
+                                                   offline_reasons=shard_skips if require_shards else None)
     if binary:
         return finish_binary(answerer, proto, task_obj, task, split, items, out, store, requests, texts, skipped,
                              n_from_cache, data_root=data_root, sampling=sampling, generation=generation,
@@ -273,14 +274,14 @@ def _likelihood_protocol(options: dict[str, list[str]] | None, parsers: Sequence
 def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], store: ResponseCache, sampling: Any,
                     generation: Any, *, refresh: bool, batch_size: int, progress: bool, desc: str,
                     offline: bool = False, options: dict[str, list[str]] | None = None,
-                    ) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]], int]:
+                    offline_reasons: dict[str, str] | None = None) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]], int]:
     """Answers of ``requests`` (``(request name, item, chat)``), streamed in batches: the cache is keyed by
     the video's content hash (the frames shown follow from it and the sampling), so a cached answer needs no
     decoding; misses are decoded (one clip per video per batch, never more in memory) and sent. Returns
     ``({request name: {text, meta, from_cache, chat[, options, option_logprobs]}}, skips, n served from the
     cache)``; a skip names the item (``name``), its video and why (no video, undecodable, no answer after the
     backend's retries). ``offline`` (a merge): nothing is generated; a request without a cached answer is a
-    skip. ``options`` (``{request name: continuations}``) with a backend that scores continuations
+    skip, with the reason its shard recorded (``offline_reasons``, by item name) where it recorded one. ``options`` (``{request name: continuations}``) with a backend that scores continuations
     (``score_options``): each request's option log-likelihoods too, cached with its answer (a cached answer
     scored for other options is scored again, its text kept)."""
     skipped: list[dict[str, str]] = []
@@ -306,8 +307,8 @@ def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], st
                 n_from_cache += 1
                 continue
             if offline:
-                skipped.append({"name": it.name, "path": str(it.path),
-                                "reason": "no answer in the response cache (its shard did not store one)"})
+                why = (offline_reasons or {}).get(it.name) or "no answer in the response cache (its shard did not store one)"
+                skipped.append({"name": it.name, "path": str(it.path), "reason": why})
                 continue
             try:
                 clip = clips.get(str(it.path)) or decode_clip(it.path, sampling)

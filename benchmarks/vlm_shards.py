@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from pjbench.benchmarks.distributed import (
+    DONE_FILE,
     INVOCATION_FILE,
     RUN_CONFIG_FILE,
     Heartbeat,
@@ -30,7 +31,7 @@ from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.probe_shards import MERGE_MODES, check_may_write
 from pjbench.benchmarks.results import atomic_write_text, dumps
 
-__all__ = ["check_vlm_shards", "run_vlm_shard"]
+__all__ = ["check_vlm_shards", "run_vlm_shard", "shard_skip_reasons"]
 
 
 def run_vlm_shard(answerer: Any, requests: Sequence[tuple[str, Any, Any]], store: Any, sampling: Any, generation: Any,
@@ -75,9 +76,29 @@ def run_vlm_shard(answerer: Any, requests: Sequence[tuple[str, Any, Any]], store
     return outcome
 
 
-def check_vlm_shards(out: Path, count: int, run_config: dict[str, Any]) -> None:
-    """The merge's precondition: every one of the ``count`` shards finished under ``run_config``."""
+def check_vlm_shards(out: Path, count: int, run_config: dict[str, Any]) -> dict[str, str]:
+    """The merge's precondition: every one of the ``count`` shards finished under ``run_config``. Returns
+    :func:`shard_skip_reasons`, so that the merge names why an item has no answer."""
     pending = shards_done(out, count, run_config)
     if pending:
         raise PjbenchError(f"{out}: shard(s) {', '.join(f'{i}/{count}' for i in pending)} have not finished under "
                            f"this configuration; run them (--shard I/{count}), then `pjbench merge --out {out}`")
+    return shard_skip_reasons(out, count)
+
+
+def shard_skip_reasons(out: Path, count: int) -> dict[str, str]:
+    """``{item name: why its shard recorded no answer}`` (an HTTP error after the retries, an undecodable
+    video, ...) from the finished shards' ``done.json``, each reason tagged with its shard."""
+    import json
+
+    reasons: dict[str, str] = {}
+    for i in range(count):
+        path = shard_dir(out, Shard(i, count)) / DONE_FILE
+        try:
+            done = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for rec in done.get("skipped") or []:
+            if isinstance(rec, dict) and rec.get("name"):
+                reasons.setdefault(str(rec["name"]), f"{rec.get('reason', 'skipped')} (shard {i}/{count})")
+    return reasons

@@ -379,3 +379,24 @@ def test_vlm_on_slurm_array_merges_to_the_one_process_run(mvp, tmp_path, monkeyp
     assert [(m.name, m.subset, m.value, m.ci_low, m.ci_high) for m in a.metrics] == \
            [(m.name, m.subset, m.value, m.ci_low, m.ci_high) for m in b.metrics]
     assert [(r.name, r.prediction) for r in load_items(one)] == [(r.name, r.prediction) for r in load_items(out)]
+
+
+def test_a_merged_run_keeps_the_reason_a_shard_skipped_an_item(mvp, tmp_path, monkeypatch):
+    """An item whose request failed in its shard (HTTP 503 after the retries) is a skip in the merged run
+    with that error and its shard named, not an anonymous 'no answer in the cache'."""
+    from pjbench.benchmarks.tasks import TASKS
+
+    victim = TASKS.build("mvpbench").load(mvp, "full")[0]
+    server = ScriptedChatServer(fail=victim.question)
+    monkeypatch.setattr("pjbench.encoders.openai_compat.time.sleep", lambda s: None)
+    out, cache = tmp_path / "sharded", str(tmp_path / "shared")
+    base = ["--model", "openai:tiny-vlm", "--base-url", server.url, "--task", "mvpbench", "--data-root", str(mvp),
+            "--split", "full", "--out", str(out), "--cache-dir", cache]
+    try:
+        for i in range(2):
+            _eval(*base, "--shard", f"{i}/2")
+    finally:
+        server.close()
+    reasons = {s["name"]: s["reason"] for s in load_results(out).task["skipped"]}
+    assert "HTTP 503" in reasons[victim.name] and re.search(r"\(shard [01]/2\)", reasons[victim.name])
+    assert not any("did not store one" in r for r in reasons.values())
