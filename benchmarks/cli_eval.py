@@ -25,7 +25,8 @@ from pjbench.benchmarks.errors import PjbenchError
 @click.option("--base-url", default=None,
               help="--model openai:NAME: the OpenAI-compatible server (vLLM, SGLang, an API), e.g. http://127.0.0.1:8000/v1.")
 @click.option("--api-key-env", default=None,
-              help="--model openai:NAME: environment variable holding the API key (default OPENAI_API_KEY; never stored).")
+              help="--model openai:NAME: environment variable holding the API key, sent to --base-url (default: "
+                   "OPENAI_API_KEY, sent only to api.openai.com and loopback hosts; never stored).")
 @click.option("--max-concurrency", type=click.IntRange(min=1), default=None,
               help="--model openai:NAME: requests in flight at once (default 4).")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -9,7 +9,9 @@ as an :class:`AnswerResult` carrying the error, never as an exception.
 
 The API key is read from the environment variable ``api_key_env`` when a batch starts; it is never stored
 on the answerer, in its ``info``, in results or in error messages (which are redacted of it and of any
-base64 payload a server echoes back). Only the standard library, numpy and PyAV are used.
+base64 payload a server echoes back). Left at its default (``OPENAI_API_KEY``), the key is sent only to the
+OpenAI API and to servers on this machine (loopback): a key set for OpenAI does not travel to whatever
+``base_url`` names unless ``api_key_env`` says so. Only the standard library, numpy and PyAV are used.
 """
 
 from __future__ import annotations
@@ -110,6 +112,22 @@ def encode_png(frame: np.ndarray, level: int = 6) -> bytes:
 
 # ------------------------------------------------------------------------------------------------ URLs
 
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+
+
+def _default_key_goes_to(host: str) -> bool:
+    """Whether the default key (``OPENAI_API_KEY``, not named by the user) may be sent to ``host``: the
+    OpenAI API itself, or a server on this machine."""
+    import ipaddress
+
+    if host == "api.openai.com" or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _split_base_url(base_url: str) -> tuple[str, str, tuple[str, str] | None]:
     """``(endpoint, public base_url, (user, password) or None)``: the chat-completions URL without
     credentials, the base URL as recorded (no user info, secret-looking query values masked)."""
@@ -175,7 +193,8 @@ class OpenAICompatAnswerer:
 
     ``base_url`` is the API root (``http://127.0.0.1:8000/v1``; a trailing slash is fine; user info in it,
     ``http://user:pw@host/v1``, is sent as HTTP basic auth when no API key is set and is never recorded).
-    ``Authorization: Bearer <key>`` is sent only when the environment variable ``api_key_env`` is set.
+    ``Authorization: Bearer <key>`` is sent only when the environment variable ``api_key_env`` is set; with
+    ``api_key_env`` left None (``OPENAI_API_KEY``), only to ``api.openai.com`` and loopback hosts.
     Each clip's frames are sent as given (the caller samples them per ``sampling``); frames larger than
     ``sampling.max_pixels`` are shrunk to it. ``image_format``: ``jpeg`` (default) or ``png``;
     ``detail``: OpenAI's image ``detail`` (``low`` / ``high`` / ``auto``), omitted when None.
@@ -189,7 +208,7 @@ class OpenAICompatAnswerer:
     came), and from a success ``usage``, ``finish_reason`` and the server's ``model`` when it sent them.
     """
 
-    def __init__(self, model: str, base_url: str, *, api_key_env: str = "OPENAI_API_KEY",
+    def __init__(self, model: str, base_url: str, *, api_key_env: str | None = None,
                  sampling: FrameSampling = FrameSampling(n_frames=16), max_concurrency: int = 4,
                  timeout_s: float = 60.0, max_retries: int = 5, backoff_s: float = 1.0, max_backoff_s: float = 30.0,
                  image_format: str = "jpeg", detail: str | None = None, name: str | None = None,
@@ -201,7 +220,10 @@ class OpenAICompatAnswerer:
                              "max_backoff_s >= 0")
         self.model = model
         self._endpoint, public_url, self._url_creds = _split_base_url(base_url)
-        self.api_key_env = api_key_env
+        self.api_key_env = api_key_env or DEFAULT_KEY_ENV
+        host = (urllib.parse.urlsplit(public_url).hostname or "").lower()
+        self._key_host = host
+        self._sends_key = api_key_env is not None or _default_key_goes_to(host)
         self.sampling = sampling
         self.max_concurrency, self.timeout_s = max_concurrency, timeout_s
         self.max_retries, self.backoff_s, self.max_backoff_s = max_retries, backoff_s, max_backoff_s
@@ -223,6 +245,9 @@ class OpenAICompatAnswerer:
         if not requests:
             return []
         key = os.environ.get(self.api_key_env) or None
+        self._withheld = bool(key) and not self._sends_key
+        if self._withheld:
+            key = None
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if key:
             headers["Authorization"] = f"Bearer {key}"
@@ -304,6 +329,9 @@ class OpenAICompatAnswerer:
             except (OSError, http.client.HTTPException):
                 detail = ""
             message = f"HTTP {e.code} {e.reason}" + (f": {detail}" if detail else "")
+            if e.code in (401, 403) and getattr(self, "_withheld", False):
+                message += (f" ({DEFAULT_KEY_ENV} is set but is sent only to the OpenAI API and loopback hosts, "
+                            f"not to {self._key_host}: pass --api-key-env {DEFAULT_KEY_ENV} to send it there)")
             if e.code in RETRIED_STATUSES:
                 raise _Retry(message, _retry_after(e.headers.get("Retry-After")), e.code) from None
             raise _Fatal(message, e.code) from None

@@ -356,3 +356,33 @@ def test_empty_batch_and_bad_arguments():
         OpenAICompatAnswerer("m", "http://127.0.0.1:9/v1", image_format="webp")
     with pytest.raises(ValueError, match="http"):
         OpenAICompatAnswerer("m", "127.0.0.1:9/v1")
+
+
+def test_the_default_key_goes_only_to_openai_and_this_machine(api, monkeypatch):
+    """OPENAI_API_KEY, when the user named no --api-key-env, is not sent to a remote --base-url (a key set
+    for OpenAI must not travel to any server); loopback and api.openai.com get it; a named variable goes
+    anywhere. A 401 from a server the key was withheld from says how to send it."""
+    import urllib.error
+    import urllib.request
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    make(api).generate([(clip(n=1), Chat(user="a"))], GEN)  # 127.0.0.1: this machine's server
+    assert api.requests[-1]["headers"].get("Authorization") == f"Bearer {KEY}"
+
+    sent: list = []
+
+    class Remote:  # what a remote host would receive: the request's headers, then a 401
+        def open(self, request, timeout=None):
+            sent.append((request.full_url, dict(request.header_items())))
+            raise urllib.error.HTTPError(request.full_url, 401, "Unauthorized", {}, io.BytesIO(b"{}"))
+
+    monkeypatch.setattr(urllib.request, "build_opener", lambda *handlers: Remote())
+    for url, named, gets_key in [("https://api.openai.com/v1", None, True), ("http://10.0.0.7:8000/v1", None, False),
+                                 ("https://llm.example.org/v1", None, False), ("http://[::1]:8000/v1", None, True),
+                                 ("https://llm.example.org/v1", "OPENAI_API_KEY", True)]:
+        kw = {"api_key_env": named} if named else {}
+        [res] = OpenAICompatAnswerer("m", url, max_retries=0, **kw).generate([(clip(n=1), Chat(user="a"))], GEN)
+        headers = {k.lower(): v for k, v in sent[-1][1].items()}
+        assert (headers.get("authorization") == f"Bearer {KEY}") is gets_key, url
+        assert res.error.startswith("HTTP 401") and KEY not in res.error
+        assert ("pass --api-key-env OPENAI_API_KEY" in res.error) is (not gets_key), res.error
