@@ -199,6 +199,10 @@ def echo_vlm_results(results) -> None:
                + ", ".join(f"{p} {count(n)}" for p, n in (answers.get("unparseable") or {}).items())
                + "; read differently from it: "
                + (", ".join(f"{p} {n}" for p, n in (answers.get("parser_disagreements") or {}).items()) or "-"))
+    lik = results.protocol.get("option_likelihood") or {}
+    if lik.get("n_errors"):
+        click.echo(f"warning: option likelihoods failed for {lik['n_errors']} of {lik['n_requests']} requests (first: "
+                   f"{lik.get('first_error')}); those items are unparseable under `likelihood`", err=True)
     t = results.task
     n_gen = t.get("n_requests_generated", t["n_computed"])
     n_req = answers.get("n_requests", t["n_items"])

@@ -39,7 +39,19 @@ def likeliest(logprobs: Sequence[float] | None) -> int | None:
         return None
     return max(range(len(logprobs)), key=lambda i: (logprobs[i], -i))
 
-__all__ = ["binary_requests", "finish_binary", "prompt_accuracy", "surprise_rows"]
+
+def likelihood_status(texts: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """How option scoring went over a run's answers: requests asked, scored, failed (with the first error);
+    ``None`` when no request was asked for likelihoods."""
+    asked = [t for t in texts.values() if t.get("options") is not None]
+    if not asked:
+        return None
+    errors = [t.get("likelihood_error") for t in asked if not t.get("option_logprobs")]
+    return {"n_requests": len(asked), "n_scored": len(asked) - len(errors), "n_errors": len(errors),
+            "first_error": next((e for e in errors if e), None)}
+
+
+__all__ = ["binary_requests", "finish_binary", "likelihood_status", "prompt_accuracy", "surprise_rows"]
 
 
 def surprise_rows(task_obj: Any, records: Sequence[ItemRecord], prompts: Sequence[str], *, n_boot: int,
@@ -129,6 +141,8 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
                 parsed[LIKELIHOOD] = likeliest(lp)
                 answers[k].update(options=got.get("options"), option_logprobs=lp,
                                   surprise=None if not lp else float(lp[0] - lp[1]))
+            if got.get("likelihood_error"):  # why this answer has no likelihood reading
+                answers[k].update(options=got.get("options"), likelihood_error=got["likelihood_error"])
         records.append(ItemRecord(
             name=it.name, split=it.split, path=str(it.path), label=it.label, pair_id=it.pair_id, cluster=it.cluster,
             strata=dict(it.strata), from_cache=all(a["from_cache"] for a in answers.values()),
@@ -187,10 +201,11 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
         protocol={"readout": "vlm", "parser": "official", "parsers": parsers, "headline": "accuracy",
                   "prompts": prompts, "prompt_protocol": proto.__name__, "sampling": sampling.to_dict(),
                   "generation": generation.to_dict(), "prompt_aggregation": "mean over prompts (not the max)",
-                  "option_likelihood": None if not scored else {
-                      "scored": True, "reading": "the likelier answer word as the answer's first word",
+                  "option_likelihood": None if likelihood_status(texts) is None else {
+                      "scored": scored, "reading": "the likelier answer word as the answer's first word",
                       "surprise": "log p(impossible answer) - log p(possible answer), per prompt; mean over prompts",
-                      "options": {k: texts[next(iter(texts))].get("options") for k in prompts[:1]}},
+                      "options": {k: texts[next(iter(texts))].get("options") for k in prompts[:1]},
+                      **likelihood_status(texts)},
                   "n_boot": n_boot, "ci_level": 0.95},
         metrics=metrics, provenance=prov, files={"items": ITEMS_FILE}, data=data_source(data_root),
         conventions={"source": "official IntPhys 2 VLM scripts (prompts, substring answer rule)",

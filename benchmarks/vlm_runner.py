@@ -36,7 +36,7 @@ from pjbench.benchmarks.response_cache import ResponseCache
 from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, RunResults, task_conventions, write_jsonl, write_results
 from pjbench.benchmarks.rundir import prepare_out
 from pjbench.benchmarks.tasks import TASKS, QAItem
-from pjbench.benchmarks.vlm_binary import LIKELIHOOD, likeliest  # the reading that needs no parser
+from pjbench.benchmarks.vlm_binary import LIKELIHOOD, likeliest, likelihood_status  # the reading that needs no parser
 from pjbench.encoders.answerer import Chat, identity_of, response_key
 from pjbench.benchmarks.distributed import Shard
 from pjbench.encoders.answerers import build_answerer
@@ -204,6 +204,8 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
         if LIKELIHOOD in parsers:
             parsed[LIKELIHOOD] = likeliest(got.get("option_logprobs"))
             response.update(options=got.get("options"), option_logprobs=got.get("option_logprobs"))
+        if got.get("likelihood_error"):  # why this item has no likelihood reading
+            response.update(options=got.get("options"), likelihood_error=got["likelihood_error"])
         for p in parsers:
             pred = parsed.get(p)
             unparseable[p] += pred is None
@@ -255,7 +257,7 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
                "identity": identity, "cache": {"enabled": store.enabled, "root": str(store.root) if store.root else None,
                                                "store": "responses"}},
         protocol={"readout": "vlm", "parser": default, "parsers": list(parsers),
-                  "option_likelihood": _likelihood_protocol(options, parsers), "headline": getattr(task_obj, "headline", None),
+                  "option_likelihood": _likelihood_protocol(options, parsers, texts), "headline": getattr(task_obj, "headline", None),
                   "prompt_protocol": proto.__name__, "sampling": sampling.to_dict(), "generation": generation.to_dict(),
                   "failed_requests": "recorded skips; their pairs leave the metrics", "n_boot": n_boot, "ci_level": 0.95},
         metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
@@ -264,11 +266,13 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
     return results, write_results(out, results)
 
 
-def _likelihood_protocol(options: dict[str, list[str]] | None, parsers: Sequence[str]) -> dict[str, Any] | None:
+def _likelihood_protocol(options: dict[str, list[str]] | None, parsers: Sequence[str],
+                         texts: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     if not options:
         return None
     return {"scored": LIKELIHOOD in parsers, "reading": "the option whose continuation has the highest summed "
-            "token log-probability after the generation prompt", "example_options": next(iter(options.values()))}
+            "token log-probability after the generation prompt", "example_options": next(iter(options.values())),
+            **(likelihood_status(texts) or {})}
 
 
 def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], store: ResponseCache, sampling: Any,

@@ -70,8 +70,18 @@ def build_answerer(model: str, *, sampling: FrameSampling | None = None, base_ur
             kw["api_key_env"] = api_key_env
         if max_concurrency:
             kw["max_concurrency"] = max_concurrency
+        args = {**kw, **dict(model_args or {})}
+        method = args.pop("option_likelihood", None)
+        cls = OpenAICompatAnswerer
+        if method not in (None, "", "none", False):
+            from pjbench.encoders.openai_likelihood import METHODS, PromptLogprobAnswerer
+
+            if method not in METHODS:
+                raise PjbenchError(f"--model-arg option_likelihood={method}: one of {', '.join(METHODS)} (vLLM's "
+                                   "prompt_logprobs on chat completions), or leave it out")
+            cls = PromptLogprobAnswerer
         try:
-            return OpenAICompatAnswerer(name, base_url, **{**kw, **dict(model_args or {})})
+            return cls(name, base_url, **args)
         except (TypeError, ValueError) as exc:
             raise PjbenchError(f"--model {model}: {exc}") from None
     given = [flag for flag, v in (("--base-url", base_url), ("--api-key-env", api_key_env),

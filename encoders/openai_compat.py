@@ -39,7 +39,7 @@ import numpy as np
 
 from pjbench.encoders.answerer import AnswererInfo, AnswerResult, Chat, Clip, FrameSampling, Generation
 
-__all__ = ["OpenAICompatAnswerer", "encode_jpeg", "encode_png", "fit_max_pixels"]
+__all__ = ["FatalResponse", "OpenAICompatAnswerer", "encode_jpeg", "encode_png", "fit_max_pixels"]
 
 JPEG_QSCALE = 2  # ffmpeg's ``-q:v 2``: the high-quality end of the MJPEG scale (2 best .. 31 worst)
 IMAGE_FORMATS = {"jpeg": "image/jpeg", "png": "image/png"}
@@ -179,7 +179,7 @@ class _Retry(Exception):
         self.retry_after, self.status = retry_after, status
 
 
-class _Fatal(Exception):
+class FatalResponse(Exception):
     """A failed attempt not worth retrying (a 4xx other than 408/409/429, a redirect, a response without
     text)."""
 
@@ -244,6 +244,27 @@ class OpenAICompatAnswerer:
         order, failures as results with ``error`` set."""
         if not requests:
             return []
+        session = self.session()
+
+        def one(req: tuple[Clip, Chat]) -> AnswerResult:
+            clip, chat = req
+            text, meta, error = self.post_with_retries(
+                lambda: {"model": self.model, "messages": self.messages(clip, chat),
+                         "max_tokens": generation.max_new_tokens, "temperature": generation.temperature,
+                         "seed": generation.seed}, _parse_completion, session)
+            return AnswerResult(error=error, meta=meta) if error else AnswerResult(text=text, meta=meta)
+
+        return self.map_concurrently(one, requests)
+
+    def map_concurrently(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """``[fn(x) for x in items]`` on up to ``max_concurrency`` threads, in order."""
+        workers = max(1, min(self.max_concurrency, len(items)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pjbench-openai") as pool:
+            return list(pool.map(fn, items))
+
+    def session(self) -> tuple[dict[str, str], list[str], urllib.request.OpenerDirector]:
+        """``(headers, secrets, opener)`` of a batch: the key read from the environment now (sent per the
+        class docstring), the strings to redact from errors, an opener that follows no redirect."""
         key = os.environ.get(self.api_key_env) or None
         self._withheld = bool(key) and not self._sends_key
         if self._withheld:
@@ -255,10 +276,7 @@ class OpenAICompatAnswerer:
             token = base64.b64encode(":".join(self._url_creds).encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         secrets = [s for s in (key, *(self._url_creds or ())) if s and len(s) >= 4]
-        opener = urllib.request.build_opener(_NoRedirect)  # proxies from the environment, as urlopen
-        workers = min(self.max_concurrency, len(requests))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pjbench-openai") as pool:
-            return list(pool.map(lambda r: self._one(r[0], r[1], generation, headers, secrets, opener), requests))
+        return headers, secrets, urllib.request.build_opener(_NoRedirect)  # proxies from the environment
 
     # -- one request
 
@@ -283,30 +301,33 @@ class OpenAICompatAnswerer:
         system = [{"role": "system", "content": chat.system}] if chat.system is not None else []
         return [*system, {"role": "user", "content": content}]
 
-    def _one(self, clip: Clip, chat: Chat, generation: Generation, headers: dict[str, str],
-             secrets: list[str], opener: urllib.request.OpenerDirector) -> AnswerResult:
+    def post_with_retries(self, make_body: Callable[[], dict[str, Any]],
+                          parse: Callable[[Any, int], tuple[Any, dict[str, Any]]],
+                          session: tuple[dict[str, str], list[str], urllib.request.OpenerDirector],
+                          ) -> tuple[Any, dict[str, Any], str | None]:
+        """POST ``make_body()`` to the chat-completions endpoint, retried as the class docstring says;
+        ``parse(data, status) -> (value, meta)`` reads a response (raising :class:`FatalResponse` for one that holds
+        no answer). Returns ``(value, meta, None)``, or ``(None, meta, error)`` after the last attempt."""
+        headers, secrets, opener = session
         try:
-            body = json.dumps({"model": self.model, "messages": self.messages(clip, chat),
-                               "max_tokens": generation.max_new_tokens, "temperature": generation.temperature,
-                               "seed": generation.seed}).encode()
+            body = json.dumps(make_body()).encode()
         except Exception as e:  # a frame the encoder refuses: this request's error, not the batch's
-            return AnswerResult(error=_redact(f"could not encode the request: {type(e).__name__}: {e}", secrets),
-                                meta={"attempts": 0})
+            return None, {"attempts": 0}, _redact(f"could not encode the request: {type(e).__name__}: {e}", secrets)
         attempt = 0
         while True:
             attempt += 1
             start = time.monotonic()
             try:
-                text, meta = self._attempt(body, headers, opener)
+                value, meta = parse(*self._attempt(body, headers, opener))
                 meta.update(attempts=attempt, latency_s=round(time.monotonic() - start, 6))
-                return AnswerResult(text=text, meta=meta)
-            except (_Retry, _Fatal) as e:
+                return value, meta, None
+            except (_Retry, FatalResponse) as e:
                 meta = {"attempts": attempt, "latency_s": round(time.monotonic() - start, 6)}
                 if e.status is not None:
                     meta["status"] = e.status
-                if isinstance(e, _Fatal) or attempt > self.max_retries:
+                if isinstance(e, FatalResponse) or attempt > self.max_retries:
                     plural = "attempt" if attempt == 1 else "attempts"
-                    return AnswerResult(error=_redact(f"{e} (after {attempt} {plural})", secrets), meta=meta)
+                    return None, meta, _redact(f"{e} (after {attempt} {plural})", secrets)
                 self._sleep(self._delay(attempt - 1, e.retry_after))
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -317,8 +338,9 @@ class OpenAICompatAnswerer:
         return delay + self._rng.uniform(0.0, 0.1 * delay)
 
     def _attempt(self, body: bytes, headers: dict[str, str],
-                 opener: urllib.request.OpenerDirector) -> tuple[str, dict[str, Any]]:
-        """One POST: ``(text, meta)``, or :class:`_Retry` / :class:`_Fatal` naming what went wrong."""
+                 opener: urllib.request.OpenerDirector) -> tuple[Any, int]:
+        """One POST: ``(the JSON response, HTTP status)``, or :class:`_Retry` / :class:`FatalResponse` naming what
+        went wrong."""
         request = urllib.request.Request(self._endpoint, data=body, headers=headers, method="POST")
         try:
             with opener.open(request, timeout=self.timeout_s) as response:
@@ -334,7 +356,7 @@ class OpenAICompatAnswerer:
                             f"not to {self._key_host}: pass --api-key-env {DEFAULT_KEY_ENV} to send it there)")
             if e.code in RETRIED_STATUSES:
                 raise _Retry(message, _retry_after(e.headers.get("Retry-After")), e.code) from None
-            raise _Fatal(message, e.code) from None
+            raise FatalResponse(message, e.code) from None
         except urllib.error.URLError as e:
             reason = e.reason
             if isinstance(reason, (socket.timeout, TimeoutError)):
@@ -348,15 +370,15 @@ class OpenAICompatAnswerer:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise _Retry(f"HTTP {status} with a body that is not JSON ({len(raw)} bytes)", status=status) from None
-        return _parse_completion(data, status)
+        return data, status
 
 
 def _parse_completion(data: Any, status: int) -> tuple[str, dict[str, Any]]:
-    """The text and meta of a chat-completions response, or :class:`_Fatal` when it holds no text."""
+    """The text and meta of a chat-completions response, or :class:`FatalResponse` when it holds no text."""
     choices = data.get("choices") if isinstance(data, dict) else None
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
         detail = _error_detail(json.dumps(data).encode()) if isinstance(data, dict) and "error" in data else ""
-        raise _Fatal("response has no choices" + (f": {detail}" if detail else ""), status)
+        raise FatalResponse("response has no choices" + (f": {detail}" if detail else ""), status)
     choice = choices[0]
     message = choice.get("message") or {}
     content = message.get("content") if isinstance(message, dict) else None
@@ -366,7 +388,7 @@ def _parse_completion(data: Any, status: int) -> tuple[str, dict[str, Any]]:
     if not isinstance(content, str):
         refusal = message.get("refusal") if isinstance(message, dict) else None
         why = f"refusal: {refusal}" if refusal else f"finish_reason {choice.get('finish_reason')!r}"
-        raise _Fatal(f"response has no text content ({why})", status)
+        raise FatalResponse(f"response has no text content ({why})", status)
     meta: dict[str, Any] = {"status": status}
     for key, value in (("finish_reason", choice.get("finish_reason")), ("usage", data.get("usage")),
                        ("model", data.get("model"))):

@@ -400,3 +400,59 @@ def test_a_merged_run_keeps_the_reason_a_shard_skipped_an_item(mvp, tmp_path, mo
     reasons = {s["name"]: s["reason"] for s in load_results(out).task["skipped"]}
     assert "HTTP 503" in reasons[victim.name] and re.search(r"\(shard [01]/2\)", reasons[victim.name])
     assert not any("did not store one" in r for r in reasons.values())
+
+
+def test_option_likelihoods_over_http_with_vllm_prompt_logprobs(cvqa, tmp_path):
+    """`--model-arg option_likelihood=vllm`: each option is sent as the open start of the reply with
+    prompt_logprobs; the summed log-probability equals the model's own next-token log-probability of that
+    option after the generation prompt (computed here in process); likelihood rows appear, cached."""
+    from tiny_chat_server import TinyChatServer, build_tiny_chat_model  # noqa: I001
+
+    server = TinyChatServer(build_tiny_chat_model(tmp_path / "tiny-lm"))
+    try:
+        out = tmp_path / "run"
+        args = ["--model", "openai:tiny-lm", "--base-url", server.url, "--task", "causalvqa", "--data-root", str(cvqa),
+                "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--limit", "6", "--model-arg",
+                "option_likelihood=vllm"]
+        _eval(*args)
+        n_sent = len(server.requests)
+        _eval(*args)
+        assert len(server.requests) == n_sent  # answers and likelihoods both served from the cache
+    finally:
+        server.close()
+    scoring = [b for b in server.requests if b.get("continue_final_message")]
+    assert scoring and all(b["add_generation_prompt"] is False and b["prompt_logprobs"] == 0
+                           and b["messages"][-1]["role"] == "assistant" for b in scoring)
+    recs = load_items(out)
+    by_prompt = {r.response["prompt"]: r for r in recs}
+    body = scoring[0]
+    rec = by_prompt[body["messages"][-2]["content"][-1]["text"]]
+    opt = body["messages"][-1]["content"]
+    expected = server.next_token_logprobs(server.text_messages(body)[:-1])[server.tok.convert_tokens_to_ids(opt)]
+    got = rec.response["option_logprobs"][rec.response["options"].index(opt)]
+    assert got == pytest.approx(float(expected), abs=1e-4)
+    results = load_results(out)
+    assert results.protocol["option_likelihood"]["n_errors"] == 0
+    assert results.metric("likelihood/paired_accuracy") is not None
+
+
+def test_option_likelihoods_a_server_without_the_extension_is_a_counted_error(mvp, tmp_path):
+    """A server that ignores vLLM's fields (the OpenAI API, most others): answers kept, every likelihood a
+    recorded error, counted and printed, no likelihood rows."""
+    server = ScriptedChatServer()
+    try:
+        out = tmp_path / "run"
+        res = _eval("--model", "openai:x", "--base-url", server.url, "--task", "mvpbench", "--data-root", str(mvp),
+                    "--split", "full", "--out", str(out), "--no-cache", "--model-arg", "option_likelihood=vllm")
+    finally:
+        server.close()
+    results = load_results(out)
+    lik = results.protocol["option_likelihood"]
+    assert lik["scored"] is False and lik["n_errors"] == lik["n_requests"] > 0 and "no prompt_logprobs" in lik["first_error"]
+    assert "warning: option likelihoods failed for" in res.output
+    assert results.metric("likelihood/pair_accuracy") is None and results.metric("pair_accuracy") is not None
+    assert all("no prompt_logprobs" in r.response["likelihood_error"] for r in load_items(out))
+    bad = CliRunner().invoke(main, ["eval", "--model", "openai:x", "--base-url", server.url, "--task", "mvpbench",
+                                    "--data-root", str(mvp), "--out", str(tmp_path / "b"), "--model-arg",
+                                    "option_likelihood=sglang"])
+    assert bad.exit_code == 1 and "option_likelihood=sglang: one of vllm" in bad.output

@@ -105,9 +105,9 @@ class TinyChatServer(ChatServer):
         self.lock = threading.Lock()
         super().__init__()
 
-    def answer(self, body):
-        import torch
-
+    @staticmethod
+    def text_messages(body):
+        """The request's messages as this text-only model reads them (images counted, not seen)."""
         messages = []
         for m in body["messages"]:
             content = m["content"]
@@ -116,6 +116,14 @@ class TinyChatServer(ChatServer):
                 text = " ".join(p["text"] for p in content if p["type"] == "text")
                 content = f"[{n_img} images] {text}"
             messages.append({"role": m["role"], "content": content})
+        return messages
+
+    def answer(self, body):
+        import torch
+
+        messages = self.text_messages(body)
+        if body.get("continue_final_message") and body.get("prompt_logprobs") is not None:
+            return 200, self.prompt_logprobs(body, messages)
         with self.lock, torch.no_grad():
             ids = self.tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
             ids = ids["input_ids"] if hasattr(ids, "keys") else ids
@@ -125,3 +133,29 @@ class TinyChatServer(ChatServer):
         return 200, {"model": body["model"], "choices": [{"message": {"role": "assistant", "content": text},
                                                           "finish_reason": "length"}],
                      "usage": {"prompt_tokens": int(ids.shape[1]), "completion_tokens": int(gen.shape[1] - ids.shape[1])}}
+
+    def prompt_logprobs(self, body, messages):
+        """vLLM's extension: the chat rendered with its final (assistant) message left open, and the
+        log-probability of every prompt token (``prompt_logprobs: 0``: the prompt token's only)."""
+        import torch
+
+        final = messages[-1]["content"]
+        text = self.tok.apply_chat_template(messages, tokenize=False)
+        text = text[:text.rindex(final) + len(final)]  # open-ended: cut after the final message's content
+        ids = self.tok(text, add_special_tokens=False)["input_ids"]
+        with self.lock, torch.no_grad():
+            lp = torch.log_softmax(self.model(torch.tensor([ids])).logits[0].float(), dim=-1)
+        plp = [None] + [{str(t): {"logprob": float(lp[i - 1, t]), "rank": 1, "decoded_token": self.tok.decode([t])}}
+                        for i, t in enumerate(ids) if i > 0]
+        return {"model": body["model"], "choices": [{"message": {"role": "assistant", "content": ""},
+                                                     "finish_reason": "length"}],
+                "prompt_logprobs": plp, **({"prompt_token_ids": ids} if body.get("return_token_ids") else {})}
+
+    def next_token_logprobs(self, messages):
+        """In process: log p(next token) after the generation prompt (what a likelihood should sum)."""
+        import torch
+
+        ids = self.tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+        ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+        with torch.no_grad():
+            return torch.log_softmax(self.model(ids).logits[0, -1].float(), dim=-1)
