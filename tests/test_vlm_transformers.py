@@ -163,3 +163,39 @@ def test_a_missing_family_dependency_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(tiny_vlm, "build_tiny_vlm", missing)
     with pytest.raises(PjbenchError, match=r"timm library.*pip install -e \"\.\[vlm\]\""):
         load_tiny_vlm(family="perceptionlm", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("task", list(DATA))
+def test_the_http_backend_on_the_same_tiny_vlm(tiny_dirs, suites, tmp_path, task):
+    """Both backends on one checkpoint: a local chat-completions server backed by the tiny Qwen2.5-VL folder
+    (frames from the request's images, vLLM's prompt_logprobs) scores every benchmark through
+    `openai:NAME`, with option likelihoods equal to the in-process backend's on the frames the server saw;
+    a re-run sends nothing."""
+    from tiny_chat_server import TinyVLMChatServer
+
+    server = TinyVLMChatServer(tiny_dirs["qwen2.5-vl"])
+    _, split, _ = DATA[task]
+    out = tmp_path / "http"
+    args = ["--model", "openai:tiny-qwen", "--base-url", server.url, "--task", task, "--data-root", str(suites[task]),
+            "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--limit", "6", "--model-arg",
+            "option_likelihood=vllm", *(["--split", split] if split else [])]
+    try:
+        _eval(*args)
+        n_sent = len(server.requests)
+        _eval(*args)
+        assert len(server.requests) == n_sent  # served from the response cache
+    finally:
+        server.close()
+    results = load_results(out)
+    assert not schema_problems(results.to_dict())
+    lik = results.protocol["option_likelihood"]
+    assert lik["n_errors"] == 0 and lik["n_scored"] == lik["n_requests"] > 0
+    # the likelihoods an answer got over HTTP = the in-process backend's on the frames the server saw (with
+    # the same chat: on IntPhys 2 every video shares its three chats, so the clip is one of those it saw)
+    recs = load_items(out)
+    answers = [a for r in recs for a in (r.response["prompts"].values() if "prompts" in r.response else [r.response])]
+    for a in [a for a in answers if a.get("option_logprobs")][:3]:
+        clips = {c.frames.tobytes(): c for c, ch, _ in server.seen if (ch.user, ch.system) == (a["prompt"], a["system"])}
+        local = server.answerer.score_options([(c, Chat(user=a["prompt"], system=a["system"])) for c in clips.values()],
+                                              [a["options"]] * len(clips))
+        assert any(r.option_logprobs == pytest.approx(a["option_logprobs"], abs=2e-3) for r in local), a["prompt"]

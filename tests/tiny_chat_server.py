@@ -159,3 +159,80 @@ class TinyChatServer(ChatServer):
         ids = ids["input_ids"] if hasattr(ids, "keys") else ids
         with torch.no_grad():
             return torch.log_softmax(self.model(ids).logits[0, -1].float(), dim=-1)
+
+
+class TinyVLMChatServer(ChatServer):
+    """Chat completions from a tiny transformers *video*-language model folder (encoders.tiny_vlm), the
+    frames of the request's ``image_url`` parts decoded and handed over as one video at 1 frame/s -- so the
+    HTTP backend runs on the same checkpoint as the in-process one. Implements vLLM's extension too:
+    ``continue_final_message`` + ``prompt_logprobs: 0`` (the log-probability of every prompt token, the
+    final assistant message left open). ``seen`` keeps ``(frames, system, user text, option)`` per scoring request."""
+
+    def __init__(self, model_dir: Path):
+        from pjbench.encoders.hf_vlm import load_transformers_vlm
+
+        self.answerer = load_transformers_vlm(str(model_dir), batch_size=1)
+        self.lock = threading.Lock()
+        self.seen: list[tuple] = []
+        super().__init__()
+
+    @staticmethod
+    def decode(body):
+        """``(frames uint8 [T, H, W, 3], system text or None, user text)`` of a request."""
+        import base64
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        system, frames, text = None, [], ""
+        for m in body["messages"]:
+            if m["role"] == "system":
+                system = m["content"] if isinstance(m["content"], str) else " ".join(p["text"] for p in m["content"])
+            elif m["role"] == "user":
+                for p in m["content"]:
+                    if p["type"] == "image_url":
+                        raw = base64.b64decode(p["image_url"]["url"].split(",", 1)[1])
+                        frames.append(np.asarray(Image.open(io.BytesIO(raw)).convert("RGB")))
+                    else:
+                        text = p["text"]
+        return np.stack(frames), system, text
+
+    def answer(self, body):
+        from pjbench.encoders.answerer import Chat, Clip, Generation
+
+        frames, system, text = self.decode(body)
+        clip, chat = Clip(frames, tuple(float(i) for i in range(len(frames)))), Chat(user=text, system=system)
+        if body.get("continue_final_message") and body.get("prompt_logprobs") is not None:
+            option = body["messages"][-1]["content"]
+            self.seen.append((clip, chat, option))
+            return 200, self.prompt_logprobs(body, clip, chat, option)
+        with self.lock:
+            [res] = self.answerer.generate([(clip, chat)], Generation(max_new_tokens=int(body.get("max_tokens") or 16)))
+        if res.error:
+            return 500, {"error": {"message": res.error}}
+        return 200, {"model": body["model"], "choices": [{"message": {"role": "assistant", "content": res.text},
+                                                          "finish_reason": "stop"}]}
+
+    def prompt_logprobs(self, body, clip, chat, option):
+        import torch
+        from transformers.video_utils import VideoMetadata
+
+        proc, model = self.answerer.processor, self.answerer.model
+        msgs = ([{"role": "system", "content": [{"type": "text", "text": chat.system}]}] if chat.system else []) + [
+            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": chat.user}]},
+            {"role": "assistant", "content": [{"type": "text", "text": option}]}]
+        text = proc.apply_chat_template(msgs, continue_final_message=True, tokenize=False)
+        n = len(clip.frames)
+        meta = VideoMetadata(total_num_frames=n, fps=1.0, frames_indices=list(range(n)), height=clip.frames.shape[1],
+                             width=clip.frames.shape[2], duration=float(n))
+        extra = {"cap_pixels_per_frame": True} if hasattr(proc.video_processor, "cap_pixels_per_frame") else {}
+        batch = proc(text=[text], videos=[clip.frames], video_metadata=[meta], return_tensors="pt",
+                     do_sample_frames=False, **extra)
+        with self.lock, torch.no_grad():
+            lp = torch.log_softmax(model(**batch).logits[0].float(), dim=-1)
+        ids = batch["input_ids"][0].tolist()
+        plp = [None] + [{str(t): {"logprob": float(lp[i - 1, t]), "rank": 1,
+                                  "decoded_token": proc.tokenizer.decode([t])}} for i, t in enumerate(ids) if i > 0]
+        return {"model": body["model"], "choices": [{"message": {"role": "assistant", "content": ""},
+                                                     "finish_reason": "length"}], "prompt_logprobs": plp}
