@@ -11,7 +11,7 @@ The API key is read from the environment variable ``api_key_env`` when a batch s
 on the answerer, in its ``info``, in results or in error messages (which are redacted of it and of any
 base64 payload a server echoes back). Left at its default (``OPENAI_API_KEY``), the key is sent only to the
 OpenAI API and to servers on this machine (loopback): a key set for OpenAI does not travel to whatever
-``base_url`` names unless ``api_key_env`` says so. Only the standard library, numpy and PyAV are used.
+``base_url`` names unless ``api_key_env`` says so. Only the standard library is used here (frames become images in :mod:`pjbench.encoders.frame_images`).
 """
 
 from __future__ import annotations
@@ -23,91 +23,24 @@ import os
 import random
 import re
 import socket
-import struct
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
-from fractions import Fraction
 from typing import Any, Callable, Sequence
 
-import av
-import numpy as np
 
 from pjbench.encoders.answerer import AnswererInfo, AnswerResult, Chat, Clip, FrameSampling, Generation
+from pjbench.encoders.frame_images import IMAGE_FORMATS, JPEG_QSCALE, encode_jpeg, encode_png, fit_max_pixels
 
 __all__ = ["FatalResponse", "OpenAICompatAnswerer", "encode_jpeg", "encode_png", "fit_max_pixels"]
 
-JPEG_QSCALE = 2  # ffmpeg's ``-q:v 2``: the high-quality end of the MJPEG scale (2 best .. 31 worst)
-IMAGE_FORMATS = {"jpeg": "image/jpeg", "png": "image/png"}
 RETRIED_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))  # as the OpenAI SDK retries
 _SECRET_QUERY = re.compile(r"key|token|secret|sig|pass|auth", re.I)
 _DATA_URL = re.compile(r"data:[\w.+/-]*;base64,[A-Za-z0-9+/=_-]*")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{200,}")
-
-
-# ----------------------------------------------------------------------------------------------- images
-
-def fit_max_pixels(frame: np.ndarray, max_pixels: int | None) -> np.ndarray:
-    """``frame`` (uint8 ``H x W x 3``) resized, keeping the aspect, so ``H * W <= max_pixels`` (area
-    interpolation, with PyAV's swscale); unchanged when it already fits or ``max_pixels`` is None."""
-    h, w = frame.shape[:2]
-    if max_pixels is None or h * w <= max_pixels:
-        return frame
-    scale = (max_pixels / (h * w)) ** 0.5
-    nw, nh = max(1, int(w * scale)), max(1, int(h * scale))
-    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-    return vf.reformat(width=nw, height=nh, format="rgb24", interpolation="AREA").to_ndarray()
-
-
-def encode_jpeg(frames: Sequence[np.ndarray] | np.ndarray) -> list[bytes]:
-    """One baseline JPEG per uint8 ``H x W x 3`` RGB frame, with PyAV's ``mjpeg`` encoder (``yuvj420p``,
-    full range, quality ``-q:v 2``).
-
-    4:2:0 chroma needs even sides, so a frame with an odd height or width is **padded by one pixel** (the
-    last row / column repeated) before encoding: the JPEG of a 63 x 95 frame is 64 x 96. Nothing is cropped.
-    """
-    out: list[bytes] = []
-    ctx = None
-    for i, frame in enumerate(frames):
-        frame = np.asarray(frame)
-        h, w = frame.shape[:2]
-        if h % 2 or w % 2:
-            frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-        h, w = frame.shape[:2]
-        if ctx is None or (ctx.width, ctx.height) != (w, h):
-            if ctx is not None:
-                out += [bytes(p) for p in ctx.encode(None)]
-            ctx = av.CodecContext.create("mjpeg", "w")
-            ctx.width, ctx.height, ctx.pix_fmt = w, h, "yuvj420p"
-            ctx.time_base = Fraction(1, 25)
-            ctx.qmin = ctx.qmax = JPEG_QSCALE
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(format="yuvj420p")
-        vf.pts = i
-        out += [bytes(p) for p in ctx.encode(vf)]
-    if ctx is not None:
-        out += [bytes(p) for p in ctx.encode(None)]
-    if len(out) != len(frames):
-        raise RuntimeError(f"the mjpeg encoder returned {len(out)} images for {len(frames)} frames")
-    return out
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def encode_png(frame: np.ndarray, level: int = 6) -> bytes:
-    """A PNG (8-bit RGB, no interlace, filter type 0 on every row) of a uint8 ``H x W x 3`` frame, written
-    with zlib and struct: lossless, any size."""
-    frame = np.ascontiguousarray(frame, dtype=np.uint8)
-    h, w = frame.shape[:2]
-    rows = np.concatenate([np.zeros((h, 1), np.uint8), frame.reshape(h, w * 3)], axis=1)  # filter byte 0
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
-            + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), level)) + _png_chunk(b"IEND", b""))
 
 
 # ------------------------------------------------------------------------------------------------ URLs

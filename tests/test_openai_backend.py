@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from pjbench.encoders.answerer import Answerer, Chat, Clip, FrameSampling, Generation
-from pjbench.encoders.openai_compat import OpenAICompatAnswerer, encode_jpeg, encode_png
+from pjbench.encoders.frame_images import encode_jpeg, encode_png
+from pjbench.encoders.openai_compat import OpenAICompatAnswerer
 
 GEN = Generation(max_new_tokens=32, temperature=0.0, seed=7)
 KEY = "sk-test-0123456789abcdef"
