@@ -11,7 +11,8 @@ The API key is read from the environment variable ``api_key_env`` when a batch s
 on the answerer, in its ``info``, in results or in error messages (which are redacted of it and of any
 base64 payload a server echoes back). Left at its default (``OPENAI_API_KEY``), the key is sent only to the
 OpenAI API and to servers on this machine (loopback): a key set for OpenAI does not travel to whatever
-``base_url`` names unless ``api_key_env`` says so. Only the standard library is used here (frames become images in :mod:`pjbench.encoders.frame_images`).
+``base_url`` names unless ``api_key_env`` says so. Only the standard library is used here (frames become
+images in :mod:`pjbench.encoders.frame_images`).
 """
 
 from __future__ import annotations
