@@ -206,7 +206,7 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
                       "surprise": "log p(impossible answer) - log p(possible answer), per prompt; mean over prompts",
                       "options": {k: texts[next(iter(texts))].get("options") for k in prompts[:1]},
                       **likelihood_status(texts)},
-                  "n_boot": n_boot, "ci_level": 0.95},
+                  "n_boot": n_boot, "ci_level": 0.95, "batch_size": getattr(answerer, "batch_size", None)},
         metrics=metrics, provenance=prov, files={"items": ITEMS_FILE}, data=data_source(data_root),
         conventions={"source": "official IntPhys 2 VLM scripts (prompts, substring answer rule)",
                      "accuracy": "share of videos answered right (1 possible / 0 impossible), mean over the "

@@ -117,6 +117,8 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
     answerer = build_answerer(model, sampling=proto.SAMPLING, base_url=base_url, api_key_env=api_key_env,
                               max_concurrency=max_concurrency, device=device, checkpoint=checkpoint,
                               model_args=model_args, cache_dir=cache_dir)
+    if batch_size and hasattr(answerer, "batch_size"):  # requests per forward pass of an in-process model
+        answerer.batch_size = max(1, int(batch_size))
     sampling = getattr(answerer, "sampling", None) or proto.SAMPLING
     generation = proto.GENERATION
     binary = TASKS.spec(task).item_kind == "surprise_pairs"  # IntPhys 2: is this video plausible? per prompt
@@ -259,7 +261,8 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
         protocol={"readout": "vlm", "parser": default, "parsers": list(parsers),
                   "option_likelihood": _likelihood_protocol(options, parsers, texts), "headline": getattr(task_obj, "headline", None),
                   "prompt_protocol": proto.__name__, "sampling": sampling.to_dict(), "generation": generation.to_dict(),
-                  "failed_requests": "recorded skips; their pairs leave the metrics", "n_boot": n_boot, "ci_level": 0.95},
+                  "failed_requests": "recorded skips; their pairs leave the metrics", "n_boot": n_boot, "ci_level": 0.95,
+                  "batch_size": getattr(answerer, "batch_size", None)},
         metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
         conventions=task_conventions(task_obj, parser=default),
     )
@@ -306,7 +309,8 @@ def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], st
             key = response_key(answerer.info, chat, video_fingerprint(it.path), sampling, generation)
             hit = None if refresh else store.get(key)
             wanted = (options or {}).get(rname) if scorer else None
-            if hit is not None and (wanted is None or hit.get("options") == wanted or offline):
+            scored = hit is not None and hit.get("options") == wanted and not hit.get("likelihood_error")
+            if hit is not None and (wanted is None or scored or offline):  # a failed likelihood is tried again
                 texts[rname] = {**hit, "from_cache": True, "chat": chat}
                 n_from_cache += 1
                 continue
@@ -320,7 +324,7 @@ def answer_requests(answerer: Any, requests: Sequence[tuple[str, Any, Chat]], st
                 skipped.append({"name": it.name, "path": str(it.path), "reason": str(exc)})
                 continue
             clips[str(it.path)] = clip
-            if hit is not None:  # answered before, not scored for these options
+            if hit is not None:  # answered before, not (or not successfully) scored for these options
                 texts[rname] = {**hit, "from_cache": True, "chat": chat}
                 n_from_cache += 1
                 rescore.append((rname, it, chat, clip, key))

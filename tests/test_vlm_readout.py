@@ -456,3 +456,27 @@ def test_option_likelihoods_a_server_without_the_extension_is_a_counted_error(mv
                                     "--data-root", str(mvp), "--out", str(tmp_path / "b"), "--model-arg",
                                     "option_likelihood=sglang"])
     assert bad.exit_code == 1 and "option_likelihood=sglang: one of vllm" in bad.output
+
+
+def test_a_failed_likelihood_is_scored_again_on_the_next_run(cvqa, tmp_path):
+    """The same served model, first behind a server without prompt_logprobs (every likelihood fails, the
+    answers are cached), then behind one with them: the re-run sends no generation, scores every option."""
+    from tiny_chat_server import TinyChatServer, build_tiny_chat_model  # noqa: I001
+
+    out, cache = tmp_path / "run", str(tmp_path / "cache")
+
+    def run(server):
+        try:
+            _eval("--model", "openai:same", "--base-url", server.url, "--task", "causalvqa", "--data-root", str(cvqa),
+                  "--out", str(out), "--cache-dir", cache, "--limit", "4", "--model-arg", "option_likelihood=vllm",
+                  "--overwrite", "only-missing")
+        finally:
+            server.close()
+        return load_results(out).protocol["option_likelihood"], server
+
+    first, _ = run(ScriptedChatServer(text="C END"))
+    assert first["n_errors"] == first["n_requests"] > 0
+    second, tiny = run(TinyChatServer(build_tiny_chat_model(tmp_path / "lm")))
+    assert second["n_errors"] == 0 and second["n_scored"] == first["n_requests"]
+    assert all(b.get("continue_final_message") for b in tiny.requests)  # no answer generated again
+    assert {r.response["text"] for r in load_items(out)} == {"C END"}

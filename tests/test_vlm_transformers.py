@@ -199,3 +199,16 @@ def test_the_http_backend_on_the_same_tiny_vlm(tiny_dirs, suites, tmp_path, task
         local = server.answerer.score_options([(c, Chat(user=a["prompt"], system=a["system"])) for c in clips.values()],
                                               [a["options"]] * len(clips))
         assert any(r.option_logprobs == pytest.approx(a["option_logprobs"], abs=2e-3) for r in local), a["prompt"]
+
+
+def test_batch_size_reaches_the_forward_passes(tiny_dirs, suites, tmp_path, monkeypatch):
+    """--batch-size N: N requests per generate call of the in-process model (recorded in the protocol)."""
+    from pjbench.encoders.hf_vlm import TransformersAnswerer
+
+    sizes = []
+    real = TransformersAnswerer._generate
+    monkeypatch.setattr(TransformersAnswerer, "_generate", lambda self, chunk, gen: sizes.append(len(chunk)) or real(self, chunk, gen))
+    out = tmp_path / "b"
+    _eval("--model", str(tiny_dirs["qwen2-vl"]), "--task", "causalvqa", "--data-root", str(suites["causalvqa"]),
+          "--out", str(out), "--no-cache", "--limit", "8", "--batch-size", "3")
+    assert max(sizes) == 3 and load_results(out).protocol["batch_size"] == 3
