@@ -84,6 +84,7 @@ class TransformersAnswerer:
             tok.padding_side = "left"
         vp = getattr(processor, "video_processor", None)
         self._takes_max_pixels = type(vp).__name__.startswith("Qwen2VL")
+        self._system_as_string = False  # set once the template is seen to need it (see _render)
         self._video_kwargs: dict[str, Any] = {"do_sample_frames": False}
         if vp is not None and hasattr(vp, "cap_pixels_per_frame"):
             self._video_kwargs["cap_pixels_per_frame"] = True  # qwen-vl-utils' reference per-frame cap
@@ -94,6 +95,31 @@ class TransformersAnswerer:
         user = user + [{"type": "video"}] if chat.video_after_text else [{"type": "video"}] + user
         msgs = [{"role": "system", "content": [{"type": "text", "text": chat.system}]}] if chat.system else []
         return msgs + [{"role": "user", "content": user}]
+
+    def _render(self, chat: Chat) -> str:
+        """The prompt text by the checkpoint's chat template, checked to hold the system and user text
+        verbatim: a template that reads a system message only as a string (PerceptionLM's trims it) gets
+        one; a template that drops either text is an error, not a silently different prompt."""
+        msgs = self._messages(chat)
+        if self._system_as_string and chat.system:
+            msgs[0] = {"role": "system", "content": chat.system}
+        text = self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+        printed = [str(m["content"]) for m in msgs if not isinstance(m["content"], str)]  # a list rendered as text
+        if chat.system and not self._system_as_string and (chat.system not in text or printed[0] in text):
+            self._system_as_string = True
+            return self._render(chat)
+        missing = [what for what, t in (("system", chat.system), ("user", chat.user)) if t and t not in text]
+        missing += ["structured"] if any(p in text for p in printed) else []
+        if missing:
+            raise ValueError(f"the chat template of {self.info.model} does not carry the {' and '.join(missing)} "
+                             "text verbatim into the prompt (the request's messages as rendered: " + repr(text[:200]) + ")")
+        return text
+
+    def _adds_bos_twice(self, text: str) -> bool:
+        """Whether the rendered ``text`` already starts with the BOS token (a template with ``bos_token``):
+        then the tokenizer must not add another (transformers' own chat path does the same)."""
+        bos = getattr(getattr(self.processor, "tokenizer", None), "bos_token", None)
+        return bool(bos) and text.startswith(bos)
 
     def _max_pixels(self) -> int | None:
         return (self.sampling.max_pixels if self.sampling else None) or self.max_pixels
@@ -117,8 +143,7 @@ class TransformersAnswerer:
 
         texts, videos, metas = [], [], []
         for clip, chat in requests:
-            texts.append(self.processor.apply_chat_template(self._messages(chat), add_generation_prompt=True,
-                                                            tokenize=False))
+            texts.append(self._render(chat))
             frames = self._frames(clip)
             fps = _fps_of(clip.timestamps)
             videos.append(frames)
@@ -129,6 +154,8 @@ class TransformersAnswerer:
         if self._takes_max_pixels and cap:  # the per-frame area cap, as qwen-vl-utils' max_pixels
             size = dict(getattr(self.processor.video_processor, "size", None) or {})
             kw["size"] = {"shortest_edge": min(int(size.get("shortest_edge") or cap), cap), "longest_edge": cap}
+        if texts and self._adds_bos_twice(texts[0]):
+            kw["add_special_tokens"] = False
         batch = self.processor(text=texts, videos=videos, video_metadata=metas, padding=True, return_tensors="pt", **kw)
         return batch.to(self.device)
 
@@ -188,14 +215,27 @@ class TransformersAnswerer:
                 out.append(AnswerResult(error=f"{type(exc).__name__}: {exc}"))
         return out
 
-    def continuation_ids(self, option: str) -> list[int]:
-        ids = self.processor.tokenizer(option, add_special_tokens=False)["input_ids"]
+    def continuation_ids(self, option: str, prompt: str = "") -> list[int]:
+        """The tokens ``option`` adds after the rendered ``prompt`` (lm-eval's way: the prompt and the
+        prompt + option tokenized, the difference taken; the option alone where the two disagree at the
+        boundary). After a prompt that does not end in whitespace (SmolVLM's ``Assistant:``) the option
+        starts with a space, as the model's reply does."""
+        tok = self.processor.tokenizer
+        if prompt and not prompt[-1].isspace():
+            option = " " + option
+        if prompt:
+            ctx = tok(prompt, add_special_tokens=False)["input_ids"]
+            full = tok(prompt + option, add_special_tokens=False)["input_ids"]
+            if len(full) > len(ctx) and full[:len(ctx)] == ctx:
+                return list(full[len(ctx):])
+        ids = tok(option, add_special_tokens=False)["input_ids"]
         if not ids:
             raise ValueError(f"option {option!r} has no tokens")
         return list(ids)
 
     def _score(self, req: tuple[Clip, Chat], opts: list[str], *, one_pass: bool = True) -> list[float]:
-        conts = [self.continuation_ids(o) for o in opts]
+        prompt = self._render(req[1])
+        conts = [self.continuation_ids(o, prompt) for o in opts]
         batch = self._inputs([req])
         prefix: list[int] = []
         for toks in zip(*conts):

@@ -212,3 +212,51 @@ def test_batch_size_reaches_the_forward_passes(tiny_dirs, suites, tmp_path, monk
     _eval("--model", str(tiny_dirs["qwen2-vl"]), "--task", "causalvqa", "--data-root", str(suites["causalvqa"]),
           "--out", str(out), "--no-cache", "--limit", "8", "--batch-size", "3")
     assert max(sizes) == 3 and load_results(out).protocol["batch_size"] == 3
+
+
+def test_a_template_with_bos_and_a_string_system_prompt(tiny_dirs, tmp_path):
+    """PerceptionLM's template starts with bos_token and reads the system message as a string (`| trim`),
+    and its tokenizer adds BOS itself: the prompt gets one BOS and the system text verbatim, not a printed
+    list; the option likelihood is that of the tokens the option adds after the prompt."""
+    import shutil
+
+    from tokenizers import Tokenizer, processors
+
+    d = tmp_path / "plm"
+    shutil.copytree(tiny_dirs["perceptionlm"], d)
+    tj = Tokenizer.from_file(str(d / "tokenizer.json"))
+    bos = "<|im_start|>"
+    tj.post_processor = processors.TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tj.token_to_id(bos))])
+    tj.save(str(d / "tokenizer.json"))
+    cfg = json.loads((d / "tokenizer_config.json").read_text())
+    (d / "tokenizer_config.json").write_text(json.dumps({**cfg, "bos_token": bos}))
+    (d / "chat_template.jinja").write_text(
+        "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] | trim }}\n{% endif %}"
+        "{% for m in messages %}{% if m['role'] != 'system' %}<|im_start|>{{ m['role'] }}\n"
+        "{% for c in m['content'] %}{% if c['type'] == 'video' %}<|video|>{% else %}{{ c['text'] }}{% endif %}"
+        "{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    ans = load_transformers_vlm(str(d))
+    chat = Chat(user="These are the frames from the video.", system="Answer Yes or No")
+    clip = Clip(np.zeros((2, 32, 32, 3), np.uint8), (0.0, 1.0))
+    ids = ans._inputs([(clip, chat)])["input_ids"][0].tolist()
+    bos_id = ans.processor.tokenizer.convert_tokens_to_ids(bos)
+    assert ids[0] == bos_id and ids[1] != bos_id  # one BOS
+    text = ans.processor.tokenizer.decode(ids)
+    assert text.startswith(bos + "Answer Yes or No\n") and "'type'" not in text
+    [res] = ans.generate([(clip, chat)], Generation(max_new_tokens=3))
+    assert res.error is None
+    [scored] = ans.score_options([(clip, chat)], [["No", "Yes"]])
+    assert scored.error is None and len(scored.option_logprobs) == 2
+
+
+def test_an_option_after_a_prompt_without_trailing_space_starts_with_one(tiny_dirs):
+    """SmolVLM's turn ends `Assistant:` and its replies start with a space: the scored tokens are those of
+    " Yes" after the prompt (what the model would write), not of "Yes" alone."""
+    ans = load_transformers_vlm(str(tiny_dirs["smolvlm"]))
+    prompt = ans._render(Chat(user="Is it plausible?", system="Answer Yes or No"))
+    assert prompt.endswith("Assistant:")
+    tok = ans.processor.tokenizer
+    assert tok.decode(ans.continuation_ids("Yes", prompt)) == " Yes"
+    qwen = load_transformers_vlm(str(tiny_dirs["qwen2.5-vl"]))
+    qprompt = qwen._render(Chat(user="Is it plausible?"))
+    assert qprompt.endswith("\n") and qwen.processor.tokenizer.decode(qwen.continuation_ids("Answer: A", qprompt)) == "Answer: A"
