@@ -114,9 +114,14 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
     split = next((s for s in task_obj.splits if s.lower() == split.lower()), split)
     if split not in task_obj.splits:
         raise PjbenchError(f"task {task} has splits {', '.join(task_obj.splits)}; got --split {split}")
-    answerer = build_answerer(model, sampling=proto.SAMPLING, base_url=base_url, api_key_env=api_key_env,
-                              max_concurrency=max_concurrency, device=device, checkpoint=checkpoint,
-                              model_args=model_args, cache_dir=cache_dir)
+    if require_shards:  # the merge: the model as the shards recorded it, no weights loaded
+        from pjbench.benchmarks.vlm_shards import MergedAnswerer
+
+        answerer = MergedAnswerer(Path(out), require_shards)
+    else:
+        answerer = build_answerer(model, sampling=proto.SAMPLING, base_url=base_url, api_key_env=api_key_env,
+                                  max_concurrency=max_concurrency, device=device, checkpoint=checkpoint,
+                                  model_args=model_args, cache_dir=cache_dir)
     if batch_size and hasattr(answerer, "batch_size"):  # requests per forward pass of an in-process model
         answerer.batch_size = max(1, int(batch_size))
     sampling = getattr(answerer, "sampling", None) or proto.SAMPLING
@@ -128,7 +133,8 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
     info = answerer.info.to_dict()
     run_config = {"task": task, "split": split, "limit": limit, "data_fingerprint": fingerprint_items(items),
                   "model": identity_of(answerer.info), "sampling": sampling.to_dict(), "generation": generation.to_dict(),
-                  "protocol": proto.__name__, "seed": seed}
+                  "protocol": proto.__name__, "seed": seed,
+                  "option_likelihood": callable(getattr(answerer, "score_options", None)) and hasattr(proto, "continuations")}
     out = Path(out)
     store = ResponseCache(FeatureCache(cache_dir).root if cache else None, enabled=cache)
     refresh = overwrite == "always"

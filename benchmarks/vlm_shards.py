@@ -31,7 +31,7 @@ from pjbench.benchmarks.errors import PjbenchError
 from pjbench.benchmarks.probe_shards import MERGE_MODES, check_may_write
 from pjbench.benchmarks.results import atomic_write_text, dumps
 
-__all__ = ["check_vlm_shards", "run_vlm_shard", "shard_skip_reasons"]
+__all__ = ["MergedAnswerer", "check_vlm_shards", "run_vlm_shard", "shard_skip_reasons"]
 
 
 def run_vlm_shard(answerer: Any, requests: Sequence[tuple[str, Any, Any]], store: Any, sampling: Any, generation: Any,
@@ -102,3 +102,39 @@ def shard_skip_reasons(out: Path, count: int) -> dict[str, str]:
             if isinstance(rec, dict) and rec.get("name"):
                 reasons.setdefault(str(rec["name"]), f"{rec.get('reason', 'skipped')} (shard {i}/{count})")
     return reasons
+
+
+class MergedAnswerer:
+    """What a merge knows of the model: its identity and frame sampling as the shards recorded them
+    (``run_config.json``). It generates nothing and loads no weights -- the merge reads the response
+    cache only, so a 72B model's shards merge on a CPU-only node. ``score_options`` exists when the shards
+    scored option likelihoods (so the merge reads them), and is never called."""
+
+    def __init__(self, out: Path, count: int):
+        import json
+
+        from pjbench.encoders.answerer import AnswererInfo, FrameSampling
+
+        config = None
+        for i in range(count):
+            try:
+                config = json.loads((shard_dir(out, Shard(i, count)) / RUN_CONFIG_FILE).read_text())
+                break
+            except (OSError, ValueError):
+                continue
+        if config is None:
+            raise PjbenchError(f"{out}: no shard of {count} recorded its run configuration; run the shards "
+                               f"(--shard I/{count}), then `pjbench merge --out {out}`")
+        ident = config["model"]
+        self.info = AnswererInfo(name=ident["name"], backend=ident["backend"], model=ident["model"],
+                                 revision=ident.get("revision"), extra=dict(ident.get("extra") or {}))
+        self.sampling = FrameSampling(**config["sampling"])
+        self.batch_size = None  # the run's --batch-size, set from its invocation
+        if config.get("option_likelihood"):
+            self.score_options = self._no_scoring
+
+    def generate(self, requests: Sequence[Any], generation: Any) -> list[Any]:
+        raise PjbenchError("a merge generates nothing (an answer no shard stored is a recorded skip)")
+
+    def _no_scoring(self, requests: Sequence[Any], options: Sequence[Any]) -> list[Any]:
+        raise PjbenchError("a merge scores nothing (it reads the likelihoods the shards stored)")

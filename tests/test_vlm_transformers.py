@@ -260,3 +260,27 @@ def test_an_option_after_a_prompt_without_trailing_space_starts_with_one(tiny_di
     qwen = load_transformers_vlm(str(tiny_dirs["qwen2.5-vl"]))
     qprompt = qwen._render(Chat(user="Is it plausible?"))
     assert qprompt.endswith("\n") and qwen.processor.tokenizer.decode(qwen.continuation_ids("Answer: A", qprompt)) == "Answer: A"
+
+
+def test_shards_of_a_transformers_model_merge_without_loading_it(tiny_dirs, suites, tmp_path, monkeypatch):
+    """--shard I/N on a model folder: each shard loads the model once; the merge (the last shard's, and
+    `pjbench merge`) reads the response cache and loads no weights; the results equal one process."""
+    import pjbench.encoders.hf_vlm as hf_vlm
+
+    loads = []
+    real = hf_vlm.load_transformers_vlm
+    monkeypatch.setattr(hf_vlm, "load_transformers_vlm", lambda *a, **k: loads.append(a) or real(*a, **k))
+    base = ["--model", str(tiny_dirs["internvl"]), "--task", "intphys2", "--data-root", str(suites["intphys2"]),
+            "--limit", "8"]
+    one = tmp_path / "one"
+    _eval(*base, "--out", str(one), "--no-cache")
+    out, cache = tmp_path / "sharded", str(tmp_path / "shared")
+    for i in range(2):
+        _eval(*base, "--out", str(out), "--cache-dir", cache, "--shard", f"{i}/2")
+    assert len(loads) == 3  # the one-process run and the two shards; the merge loaded nothing
+    res = CliRunner().invoke(main, ["merge", "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    assert len(loads) == 3
+    a, b = load_results(one), load_results(out)
+    assert [(m.name, m.subset, m.value) for m in a.metrics] == [(m.name, m.subset, m.value) for m in b.metrics]
+    assert b.model["identity"] == a.model["identity"] and b.protocol["option_likelihood"]["n_errors"] == 0
