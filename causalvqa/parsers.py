@@ -15,8 +15,9 @@ Three named parsers; ``pjbench score --parser NAME`` picks one and the results r
 - ``lenient``: pjbench's earlier behaviour: an option number (``3``, ``"3"``: what ``correct1``/``correct2``
   and pjbench's own answer files use), a lone letter, the exact option text (case-insensitive), else the
   official rule;
-- ``strict``: only a lone letter A-E or the prompt's format ``Your Answer Letter: C END`` (the label and
-  ``END`` optional, whitespace around them ignored); anything else is wrong.
+- ``strict``: the prompt's format ``Your Answer Letter: C`` at the start (whatever follows ignored), or a
+  bare letter A-E followed by ``END`` or ending its line or sentence (not the article of "A person ...");
+  anything else is wrong.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
 _PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
 _PERIOD_COUNT = int(re.UNICODE)  # the official call passes re.UNICODE as sub()'s count argument: 32
 _LETTER_RE = re.compile(r"\b([A-E])\b", re.IGNORECASE)
-_STRICT_RE = re.compile(r"\s*(?:Your Answer Letter:\s*)?([A-E])\b", re.IGNORECASE)
+# the labelled format, whatever follows; or the bare letter followed by END or ending its line or sentence
+# ("A person picks up ..." starts with the article, not an answer)
+_STRICT_RE = re.compile(r"\s*(?:Your Answer Letter:\s*([A-E])\b|([A-E])(?=\s+END\b|\s*$|\s*[.,;:!)\n]))",
+                        re.IGNORECASE)
 
 
 def _text(answer: Any) -> str | None:
@@ -94,12 +98,12 @@ def parse_lenient(answer: Any, item: QAItem) -> int | None:
 
 
 def parse_strict(answer: Any, item: QAItem | None = None) -> int | None:
-    """``Your Answer Letter: X`` (label optional) as the first word of the response, whatever follows
-    (``END``, an explanation) ignored: "C END (the person will pick a cup)" reads C, where the official rule
-    reads A (the article). Anything else is no answer."""
+    """``Your Answer Letter: X`` at the start of the response, whatever follows ignored, or a bare letter
+    followed by ``END`` or ending its line or sentence: "C END (the person will pick a cup)" reads C, where
+    the official rule reads A (the article); "A person picks up the cup" is no answer."""
     text = _text(answer)
     m = _STRICT_RE.match(text) if text is not None else None
-    return None if m is None else _index(m.group(1), item)
+    return None if m is None else _index(m.group(1) or m.group(2), item)
 
 
 PARSERS: dict[str, Callable[[Any, QAItem], int | None]] = {
@@ -112,8 +116,8 @@ PARSER_RULES: dict[str, str] = {
                 "letter A-E; option numbers and option texts without a lone letter are wrong",
     "lenient": "not official: option number, lone letter, exact option text (case-insensitive), else the "
                "official rule",
-    "strict": "not official: 'Your Answer Letter: X' (label optional) as the first word of the response; the "
-              "rest (END, explanations) is ignored",
+    "strict": "not official: 'Your Answer Letter: X' at the start of the response (the rest ignored), or a bare "
+              "letter followed by END or ending its line or sentence",
 }
 
 

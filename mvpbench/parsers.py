@@ -12,8 +12,9 @@ Three named parsers; ``pjbench score --parser NAME`` picks one and the results r
   match: the article); a candidate TEXT is not a letter, so "Yes" is wrong (unless it ends in a or b);
 - ``lenient``: pjbench's earlier behaviour: the exact candidate text (then case-insensitively), else the
   official rule. Use it for files that hold candidate texts (a leaderboard ``model_answer`` file);
-- ``strict``: the prompt's own format ``Answer: X`` (or the bare letter) as the first word of the
-  response, the letter in either case, whatever follows ignored; anything else is wrong.
+- ``strict``: the prompt's own format ``Answer: X`` at the start of the response (whatever follows
+  ignored), or the bare letter ending its line or sentence ("B", "B.", not the article of "A ball ..."),
+  the letter in either case; anything else is wrong.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ DEFAULT_PARSER = "official"
 # any "a"/"b" that ends a word ("a", "(B)", and the last letter of "idea"). Behaviour as in the official
 # scorer, so that our numbers are the leaderboard's.
 _OFFICIAL_RE = re.compile(r"(Answer|Assistant)?:?\s*([AB])\b", re.IGNORECASE)
-_STRICT_RE = re.compile(r"\s*(?:Answer:\s*)?([AB])\b", re.IGNORECASE)
+# the labelled format, whatever follows; or the bare letter ending its line or sentence ("A ball rolls ..."
+# starts with the article, not an answer)
+_STRICT_RE = re.compile(r"\s*(?:Answer:\s*([AB])\b|([AB])(?=\s*$|\s*[.,;:!)\n]))", re.IGNORECASE)
 _LETTERS = "ab"
 
 
@@ -74,12 +77,12 @@ def parse_lenient(answer: Any, item: QAItem) -> int | None:
 
 def parse_strict(answer: Any, item: QAItem | None = None) -> int | None:
     """The format the official prompt asks for, at the START of the response: ``Answer: A`` / ``Answer: B``
-    or the bare letter, as a whole word; what follows is ignored ("Answer: B because a ball falls" reads
-    B, where the official rule reads A). Anything else (a letter later in the text, a candidate text,
+    (what follows is ignored: "Answer: B because a ball falls" reads B, where the official rule reads A),
+    or the bare letter ending its line or sentence ("A ball rolls off" is the article, no answer). Anything else (a letter later in the text, a candidate text,
     "(A)") is no answer."""
     text = _text(answer)
     m = _STRICT_RE.match(text) if text is not None else None
-    return None if m is None else _LETTERS.index(m.group(1).lower())
+    return None if m is None else _LETTERS.index((m.group(1) or m.group(2)).lower())
 
 
 PARSERS: dict[str, Callable[[Any, QAItem], int | None]] = {
@@ -92,8 +95,8 @@ PARSER_RULES: dict[str, str] = {
                 "(Answer|Assistant)?:?\\s*([AB])\\b on the lower-cased text, second match if several; "
                 "candidate texts are not letters (wrong)",
     "lenient": "not official: exact candidate text, then case-insensitive text, else the official regex",
-    "strict": "not official: 'Answer: A'/'Answer: B' or the bare letter as the first word of the response; the "
-              "rest is ignored",
+    "strict": "not official: 'Answer: A'/'Answer: B' at the start of the response (the rest ignored), or the bare "
+              "letter ending its line or sentence",
 }
 
 

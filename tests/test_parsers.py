@@ -58,6 +58,8 @@ def test_mvp_lenient_reads_candidate_texts_first():
 @pytest.mark.parametrize("text, expected", [
     ("A", 0), ("b", 1), (" Answer: B \n", 1), ("answer: a", 0),
     ("Answer: B because a ball falls", 1), ("The answer is B", None), ("(A)", None), ("Yes", None), ("AB", None),
+    ("B.", 1), ("A\nThe ball falls", 0),
+    ("A ball rolls off the table, so the answer is B.", None),  # the article, not an answer (official: B)
 ])
 def test_mvp_strict_takes_the_letter_format_only(text, expected):
     assert mvp.parse_strict(text, mvp_item()) == expected
@@ -124,6 +126,7 @@ def test_cvqa_lenient_reads_option_numbers_letters_and_texts():
 @pytest.mark.parametrize("text, expected", [
     ("C", 2), (" e ", 4), ("Your Answer Letter: C END", 2), ("Your Answer Letter: c", 2), ("B END", 1),
     ("C END (the person will pick a cup)", 2), ("3", None), ("(C)", None), ("Answer: C", None), ("F", None),
+    ("A person picks up the cup. Your Answer Letter: C END", None), ("D.", 3), ("Your Answer Letter: B because", 1),
 ])
 def test_cvqa_strict_takes_the_letter_format_only(text, expected):
     assert cvqa.parse_strict(text, cvqa_item()) == expected
