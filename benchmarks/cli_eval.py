@@ -79,7 +79,8 @@ from pjbench.benchmarks.errors import PjbenchError
               help="Probe tasks: 'learned' (default: hashed words trained with the probe) or a frozen HF text model (id or dir).")
 @click.option("--folds", type=click.IntRange(min=2), default=None, help="Probe tasks: cross-validation folds (default 5).")
 @click.option("--frames", "n_frames", type=click.IntRange(min=1), default=None,
-              help="Probe tasks: frames sampled uniformly over each video (default 16).")
+              help="Probe tasks: frames sampled uniformly over each video (default 16). vlm readout: N frames "
+                   "uniformly instead of the benchmark's official sampling (recorded; a deviation).")
 @click.option("--pooled-grid", callback=parse_int_list, default=None,
               help="Probe tasks: token grid t,h,w the features are average-pooled to (default 8,4,4).")
 @click.option("--no-control", is_flag=True, help="Probe tasks: skip the video-blind control probe.")
@@ -114,6 +115,16 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
         if batch_size == "auto":
             raise PjbenchError("--batch-size auto: an option of the surprise readout; give the vlm readout a number "
                                "of requests per batch (at least --max-concurrency are sent together)")
+        other = {"--context": context, "--dev-split": dev_split, "--frame-step": frame_step, "--window": window,
+                 "--stride": stride, "--contexts": contexts, "--max-context-mode": max_context_mode,
+                 "--text-encoder": text_encoder, "--folds": folds, "--pooled-grid": pooled_grid, "--workers": workers,
+                 "--no-control": no_control or None, "--compile": compile_ or None, "--dry-run": dry_run or None,
+                 "--barrier-timeout": scale.get("barrier_timeout"),
+                 "--protocol": None if protocol == "corrected" else protocol}
+        given = [flag for flag, v in other.items() if v is not None]
+        if given:
+            raise PjbenchError(f"{', '.join(given)}: not an option of the vlm readout (it takes --frames N, "
+                               "--batch-size, --dtype, --model-arg sampling=api, the HTTP and sharding options)")
         shard, run_id, launch = scale.get("shard"), None, _dist_env()
         if scale.get("slurm_partition") and (shard or launch):
             raise PjbenchError("use one of --shard, torchrun (RANK/WORLD_SIZE set) and --slurm-partition")
@@ -131,7 +142,8 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
             model_args = {**dict(model_args or {}), "dtype": dtype}
         kw = dict(task=task, readout="vlm", split=split, limit=limit, seed=seed, n_boot=n_boot, overwrite=overwrite,
                   batch_size=batch_size if isinstance(batch_size, int) else None, cache=not no_cache,
-                  cache_dir=cache_dir, device=device, checkpoint=checkpoint, model_args=model_args, **vlm_opts)
+                  cache_dir=cache_dir, device=device, checkpoint=checkpoint, model_args=model_args, n_frames=n_frames,
+                  **vlm_opts)
         if scale.get("slurm_partition"):  # a job array of shards answering into the shared response cache
             if no_cache:
                 raise PjbenchError("--slurm-partition: the shards keep their answers in the response cache; drop "

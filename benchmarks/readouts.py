@@ -81,6 +81,7 @@ PROBE_OPTIONS = ("text_encoder", "folds", "n_frames", "pooled_grid", "controls",
 # sharded runs (--shard, torchrun, Slurm; see pjbench.benchmarks.distributed): what a shard takes
 SHARD_OPTIONS = ("shard", "merge", "barrier_timeout", "run_id")
 VLM_OPTIONS = ("batch_size", "base_url", "api_key_env", "max_concurrency")
+VLM_MODEL_ARGS = ("sampling",)  # --model-arg keys the vlm readout reads itself (the API models' frame sampling)
 ANSWER_OPTIONS = ("predictions", "model_name", "task_options", "min_coverage", "allow_missing", "parser")
 
 READOUTS.add(Readout(
@@ -110,7 +111,7 @@ READOUTS.add(Readout(
     target="pjbench.benchmarks.readouts:run_vlm", item_kinds=("multiple_choice", "surprise_pairs"),
     model_needs="generate",
     options=("split", "seed", "n_boot", "overwrite", "progress", "limit", "device", "model_args", "checkpoint",
-             "cache", "cache_dir", *VLM_OPTIONS, "shard", "merge", "run_id", "require_shards"),
+             "cache", "cache_dir", "n_frames", *VLM_OPTIONS, "shard", "merge", "run_id", "require_shards"),
     protocol_options=(),
 ))
 
@@ -142,8 +143,10 @@ def run_readout(readout: str, model: str, task: str, data_root: str | os.PathLik
         declared = MODELS.get(model).info.get("readouts")
         if declared:  # before anything is loaded; the built model's own readouts are checked again by the runner
             check_model_readouts(model, declared, task, readout, need=r.model_needs)
-        MODELS.check_args(model, dict(options.get("model_args") or {}))  # a typo fails before the data is read
-        MODELS.check_arg_types(model, dict(options.get("model_args") or {}))
+        margs = {k: v for k, v in dict(options.get("model_args") or {}).items()
+                 if not (readout == "vlm" and k in VLM_MODEL_ARGS)}  # the readout's own, not the factory's
+        MODELS.check_args(model, margs)  # a typo fails before the data is read
+        MODELS.check_arg_types(model, margs)
     return r.run(model, task, data_root, out, **options)
 
 

@@ -37,7 +37,7 @@ from pjbench.benchmarks.results import ITEMS_FILE, ItemRecord, RunResults, task_
 from pjbench.benchmarks.rundir import prepare_out
 from pjbench.benchmarks.tasks import TASKS, QAItem
 from pjbench.benchmarks.vlm_binary import LIKELIHOOD, likeliest, likelihood_status  # the reading that needs no parser
-from pjbench.encoders.answerer import Chat, identity_of, response_key
+from pjbench.encoders.answerer import Chat, FrameSampling, identity_of, response_key
 from pjbench.benchmarks.distributed import Shard
 from pjbench.encoders.answerers import build_answerer
 
@@ -80,6 +80,7 @@ def evaluate_vlm(
     device: str = "cpu",
     checkpoint: str | None = None,
     model_args: dict[str, Any] | None = None,
+    n_frames: int | None = None,
     shard: Any = None,
     require_shards: int | None = None,
     merge: str = "if-complete",
@@ -88,6 +89,10 @@ def evaluate_vlm(
     """Answer ``task``/``split`` with the video-language model ``model`` (a registered ``generate`` model or
     ``openai:NAME`` with ``base_url``); write ``results.json`` + ``items.jsonl`` to ``out``. Returns
     ``(results, path)``. ``limit``: the first N items (whole pairs: a pair cut by the limit is left out).
+
+    Frames: the benchmark's official sampling for open models unless the model's entry declares its own;
+    ``model_args["sampling"] = "api"``: the benchmark's setting for API models (CausalVQA 10 frames, IntPhys 2
+    at most 50); ``n_frames``: N frames uniformly instead (a deviation, recorded with the sampling).
 
     ``shard="i/N"``: answer only the items shard i owns, into the response cache (which every shard and the
     merge must share: ``cache_dir`` on shared storage), and record them in ``<out>/.shards/<i>-of-<N>/``;
@@ -100,12 +105,12 @@ def evaluate_vlm(
         model=model, task=task, data_root=data_root, out=out, split=split, limit=limit, seed=seed, n_boot=n_boot,
         overwrite=overwrite, progress=progress, batch_size=batch_size, cache=cache, cache_dir=cache_dir,
         base_url=base_url, api_key_env=api_key_env, max_concurrency=max_concurrency, device=device,
-        checkpoint=checkpoint, model_args=model_args, shard=shard, require_shards=require_shards, merge=merge,
-        run_id=run_id))
+        checkpoint=checkpoint, model_args=model_args, n_frames=n_frames, shard=shard, require_shards=require_shards,
+        merge=merge, run_id=run_id))
 
 
 def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, overwrite, progress, batch_size, cache,
-                  cache_dir, base_url, api_key_env, max_concurrency, device, checkpoint, model_args, shard,
+                  cache_dir, base_url, api_key_env, max_concurrency, device, checkpoint, model_args, n_frames, shard,
                   require_shards, merge, run_id):
     t0, started_at = time.time(), utcnow()
     proto = _protocol_module(task)
@@ -114,6 +119,12 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
     split = next((s for s in task_obj.splits if s.lower() == split.lower()), split)
     if split not in task_obj.splits:
         raise PjbenchError(f"task {task} has splits {', '.join(task_obj.splits)}; got --split {split}")
+    model_args = dict(model_args or {})
+    choice = model_args.pop("sampling", None) or "official"
+    if choice not in ("official", "api") or (choice == "api" and not hasattr(proto, "SAMPLING_API")):
+        raise PjbenchError(f"--model-arg sampling={choice}: one of official"
+                           + (", api (the setting for API models)" if hasattr(proto, "SAMPLING_API") else
+                              f" ({task} has one frame sampling for every model)"))
     if require_shards:  # the merge: the model as the shards recorded it, no weights loaded
         from pjbench.benchmarks.vlm_shards import MergedAnswerer
 
@@ -124,7 +135,11 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
                                   model_args=model_args, cache_dir=cache_dir)
     if batch_size and hasattr(answerer, "batch_size"):  # requests per forward pass of an in-process model
         answerer.batch_size = max(1, int(batch_size))
-    sampling = getattr(answerer, "sampling", None) or proto.SAMPLING
+    sampling = proto.SAMPLING_API if choice == "api" else (getattr(answerer, "sampling", None) or proto.SAMPLING)
+    if n_frames:
+        sampling = FrameSampling(n_frames=int(n_frames), max_pixels=sampling.max_pixels)
+    if hasattr(answerer, "sampling"):
+        answerer.sampling = sampling  # the frames it is handed (and their pixel cap)
     generation = proto.GENERATION
     binary = TASKS.spec(task).item_kind == "surprise_pairs"  # IntPhys 2: is this video plausible? per prompt
     items = [it for it in task_obj.load(data_root, split, limit=limit) if binary or isinstance(it, QAItem)]
@@ -153,7 +168,7 @@ def _evaluate_vlm(model, task, data_root, out, *, split, limit, seed, n_boot, ov
         from pjbench.benchmarks.vlm_shards import run_vlm_shard
 
         invocation = {"readout": "vlm", "model": model, "task": task, "data_root": str(Path(data_root).resolve()),
-                      "options": {"split": split, "limit": limit, "seed": seed, "n_boot": n_boot,
+                      "options": {"split": split, "limit": limit, "seed": seed, "n_boot": n_boot, "n_frames": n_frames,
                                   "batch_size": batch_size, "cache": cache,
                                   "cache_dir": str(store.root.parent.resolve()) if store.root else None,
                                   # the merge sends nothing: the URL without credentials is enough

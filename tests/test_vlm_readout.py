@@ -480,3 +480,30 @@ def test_a_failed_likelihood_is_scored_again_on_the_next_run(cvqa, tmp_path):
     assert second["n_errors"] == 0 and second["n_scored"] == first["n_requests"]
     assert all(b.get("continue_final_message") for b in tiny.requests)  # no answer generated again
     assert {r.response["text"] for r in load_items(out)} == {"C END"}
+
+
+def test_frame_sampling_choices_and_options_the_readout_does_not_take(cvqa, tmp_path):
+    """--frames N replaces the official 16 frames, --model-arg sampling=api takes the API models' setting
+    (CausalVQA: 10), both recorded and sent; a surprise/probe option on a vlm run is an error, never ignored."""
+    server = ScriptedChatServer(text="C END")
+    try:
+        base = ["--model", "openai:m", "--base-url", server.url, "--task", "causalvqa", "--data-root", str(cvqa),
+                "--no-cache", "--limit", "2"]
+        _eval(*base, "--out", str(tmp_path / "a"))
+        _eval(*base, "--out", str(tmp_path / "b"), "--frames", "4")
+        _eval(*base, "--out", str(tmp_path / "c"), "--model-arg", "sampling=api")
+        bad = CliRunner().invoke(main, ["eval", *base, "--out", str(tmp_path / "d"), "--context", "8", "--folds", "3"])
+        assert bad.exit_code == 1 and "--context, --folds: not an option of the vlm readout" in bad.output
+        dry = CliRunner().invoke(main, ["eval", *base, "--out", str(tmp_path / "e"), "--dry-run"])
+        assert dry.exit_code == 1 and "--dry-run" in dry.output and not (tmp_path / "e").exists()
+    finally:
+        server.close()
+    frames = {k: load_results(tmp_path / k).protocol["sampling"]["n_frames"] for k in "abc"}
+    assert frames == {"a": 16, "b": 4, "c": 10}
+    sent = sorted({sum(p["type"] == "image_url" for p in b["messages"][-1]["content"]) for b in server.requests})
+    assert sent == [4, 10, 16]
+    with pytest.raises(Exception, match="sampling=x: one of official, api"):
+        from pjbench.benchmarks.api import evaluate
+
+        evaluate("answer-random", cvqa, tmp_path / "f", task="causalvqa", readout="vlm", model_args={"sampling": "x"},
+                 progress=False, cache=False)
