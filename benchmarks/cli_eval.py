@@ -126,6 +126,9 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
             raise PjbenchError(f"{', '.join(given)}: not an option of the vlm readout (it takes --frames N, "
                                "--batch-size, --dtype, --model-arg sampling=api, the HTTP and sharding options)")
         shard, run_id, launch = scale.get("shard"), None, _dist_env()
+        if launch and dict(model_args or {}).get("device_map"):
+            raise PjbenchError("--model-arg device_map spreads one model over this machine's GPUs: run one process "
+                               "per node (--shard I/N on each, a shared --cache-dir), not one per GPU under torchrun")
         if scale.get("slurm_partition") and (shard or launch):
             raise PjbenchError("use one of --shard, torchrun (RANK/WORLD_SIZE set) and --slurm-partition")
         if not scale.get("slurm_partition") and (scale.get("nodes") is not None or scale.get("wait")):

@@ -275,11 +275,13 @@ def load_transformers_vlm(checkpoint: str | None = None, device: str = "cpu", *,
                           dtype: str = "auto", batch_size: int = 1, revision: str | None = None,
                           n_frames: int | None = None, fps: float | None = None, max_frames: int | None = None,
                           max_pixels: int | None = None, attn_implementation: str | None = None,
-                          trust_remote_code: bool = False) -> TransformersAnswerer:
+                          trust_remote_code: bool = False, device_map: str | None = None) -> TransformersAnswerer:
     """Registry factory: the image-text-to-text model at ``checkpoint`` (an HF id, or a ``save_pretrained``
     folder) with its processor. ``n_frames`` / ``fps`` / ``max_frames`` / ``max_pixels``: the entry's frame
     sampling (none: the benchmark's official one); ``dtype`` fp32 / bf16 / fp16 / auto (the checkpoint's);
-    ``revision``: a hub branch, tag or commit (recorded; a local folder is identified by its content hash)."""
+    ``revision``: a hub branch, tag or commit (recorded; a local folder is identified by its content hash).
+    ``device_map`` (``auto``, ``balanced``, ...: accelerate's placement): one model spread over this machine's
+    GPUs, for checkpoints larger than one GPU (Qwen2.5-VL-72B); ``device`` is then where inputs start."""
     require_vlm_stack()
     if not checkpoint:
         raise PjbenchError(f"model {name}: no checkpoint (pass --checkpoint HF_ID_OR_DIR)")
@@ -309,7 +311,8 @@ def load_transformers_vlm(checkpoint: str | None = None, device: str = "cpu", *,
             processor = AutoProcessor.from_pretrained(source, **kw)
             model = AutoModelForImageTextToText.from_pretrained(
                 source, dtype=torch_dtype, use_safetensors=True,
-                **({"attn_implementation": attn_implementation} if attn_implementation else {}), **kw)
+                **({"attn_implementation": attn_implementation} if attn_implementation else {}),
+                **({"device_map": device_map} if device_map else {}), **kw)
     except OSError as exc:
         if local.exists():
             raise PjbenchError(f"{local}: cannot load the model or its processor ({exc})") from None
@@ -320,7 +323,11 @@ def load_transformers_vlm(checkpoint: str | None = None, device: str = "cpu", *,
         raise PjbenchError(f"{checkpoint}: not an image-text-to-text model transformers can load ({exc})") from None
     except ImportError as exc:  # a family's own dependency (timm for PerceptionLM, num2words for SmolVLM)
         raise PjbenchError(f"{checkpoint}: {exc} -- {VLM_EXTRA_HINT}") from None
-    model = model.to(device).eval()
+    if device_map:  # placed by accelerate; inputs go where the embeddings are
+        model = model.eval()
+        device = str(model.get_input_embeddings().weight.device)
+    else:
+        model = model.to(device).eval()
     if local.exists():
         rev = folder_hash(local)
         model_id = str(local.resolve())
@@ -331,6 +338,7 @@ def load_transformers_vlm(checkpoint: str | None = None, device: str = "cpu", *,
     if n_frames is not None or fps is not None:
         sampling = FrameSampling(n_frames=n_frames, fps=fps, max_frames=max_frames, max_pixels=max_pixels)
     extra = {"dtype": dtype, "max_pixels": max_pixels, "model_type": getattr(model.config, "model_type", None),
+             **({"attn_implementation": attn_implementation} if attn_implementation else {}),
              "params": int(sum(p.numel() for p in model.parameters()))}
     if (local / "pjbench_control.json").is_file():
         extra["control"] = True

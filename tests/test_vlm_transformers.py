@@ -284,3 +284,15 @@ def test_shards_of_a_transformers_model_merge_without_loading_it(tiny_dirs, suit
     a, b = load_results(one), load_results(out)
     assert [(m.name, m.subset, m.value) for m in a.metrics] == [(m.name, m.subset, m.value) for m in b.metrics]
     assert b.model["identity"] == a.model["identity"] and b.protocol["option_likelihood"]["n_errors"] == 0
+
+
+def test_device_map_places_the_model_through_accelerate(tiny_dirs):
+    """--model-arg device_map=auto (a model larger than one GPU): placed by accelerate, inputs sent where
+    its embeddings are; same answers as the plain load on this CPU-only machine."""
+    clip = Clip(np.random.default_rng(0).integers(0, 256, (4, 40, 40, 3), dtype=np.uint8), (0.0, 0.5, 1.0, 1.5))
+    req = [(clip, Chat(user="Question: which?\nOption:\n(A) x\n(B) y\n"))]
+    plain = load_transformers_vlm(str(tiny_dirs["llava-onevision"]))
+    mapped = load_transformers_vlm(str(tiny_dirs["llava-onevision"]), device_map="auto")
+    assert mapped.device == "cpu"
+    gen = Generation(max_new_tokens=4)
+    assert [r.text for r in mapped.generate(req, gen)] == [r.text for r in plain.generate(req, gen)]
