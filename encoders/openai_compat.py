@@ -146,6 +146,7 @@ class OpenAICompatAnswerer:
                  sampling: FrameSampling = FrameSampling(n_frames=16), max_concurrency: int = 4,
                  timeout_s: float = 60.0, max_retries: int = 5, backoff_s: float = 1.0, max_backoff_s: float = 30.0,
                  image_format: str = "jpeg", detail: str | None = None, name: str | None = None,
+                 revision: str | None = None,
                  sleep: Callable[[float], None] | None = None):
         if image_format not in IMAGE_FORMATS:
             raise ValueError(f"image_format must be one of {sorted(IMAGE_FORMATS)}, got {image_format!r}")
@@ -164,7 +165,9 @@ class OpenAICompatAnswerer:
         self.image_format, self.detail = image_format, detail
         self._sleep = sleep or (lambda seconds: time.sleep(seconds))  # looked up per call (patchable)
         self._rng = random.Random()
-        self.info = AnswererInfo(name=name or f"openai:{model}", backend="openai", model=model, revision=None,
+        # a served name says nothing of the weights behind it: ``revision`` (a commit, a quantisation tag)
+        # is what tells two servers of one name apart, in the identity and so in the response cache key
+        self.info = AnswererInfo(name=name or f"openai:{model}", backend="openai", model=model, revision=revision,
                                  extra={"base_url": public_url, "image_format": image_format, "detail": detail,
                                         "jpeg_qscale": JPEG_QSCALE if image_format == "jpeg" else None})
 

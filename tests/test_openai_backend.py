@@ -387,3 +387,12 @@ def test_the_default_key_goes_only_to_openai_and_this_machine(api, monkeypatch):
         assert (headers.get("authorization") == f"Bearer {KEY}") is gets_key, url
         assert res.error.startswith("HTTP 401") and KEY not in res.error
         assert ("pass --api-key-env OPENAI_API_KEY" in res.error) is (not gets_key), res.error
+
+
+def test_a_revision_tells_two_servers_of_one_name_apart(api):
+    from pjbench.encoders.answerer import identity_of, response_key
+
+    a, b = make(api), make(api, revision="awq-int4")
+    assert b.info.revision == "awq-int4" and identity_of(a.info) != identity_of(b.info)
+    chat = Chat(user="q")
+    assert response_key(a.info, chat, "c", FrameSampling(n_frames=2), GEN) != response_key(b.info, chat, "c", FrameSampling(n_frames=2), GEN)
