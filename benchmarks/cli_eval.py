@@ -168,6 +168,9 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
         results, path = got
         echo_vlm_results(results)
         click.echo(f"results: {path}")
+        for key, rel in results.files.items():
+            if key != "items":
+                click.echo(f"{key}: {Path(path).parent / rel}")
         return
     given = [f"--{k.replace('_', '-')}" for k, v in vlm_opts.items() if v]
     if given:

@@ -177,6 +177,19 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
                                         n_boot=n_boot, seed=seed))
     if scored and labelled:
         metrics.extend(surprise_rows(task_obj, labelled, prompts, n_boot=n_boot, seed=seed))
+    files = {"items": ITEMS_FILE}
+    submission = None
+    if records and not labelled and hasattr(task_obj, "write_answers_submission"):  # HeldOut: the leaderboard file
+        answers, n_none = [], 0
+        for r in records:
+            votes = [a["parsed"]["official"] for a in r.response["prompts"].values() if a["parsed"]["official"] is not None]
+            n_none += not votes
+            answers.append(1 if votes and (2 * sum(votes) > len(votes) or (2 * sum(votes) == len(votes) and votes[0]))
+                           else 0)
+        task_obj.write_answers_submission(out / "submission.jsonl", [r.name for r in records], answers)
+        files["submission"] = "submission.jsonl"
+        submission = {"rule": "majority of the prompts' official readings (a tie: the first readable prompt's; "
+                              "no readable answer: 0, impossible)", "n_videos": len(records), "n_no_answer": n_none}
     write_jsonl(out / ITEMS_FILE, records)
     prov = base_provenance(seed, device)
     prov.update({"started_at": started_at, "finished_at": utcnow(), "wall_time_s": round(time.time() - t0, 3)})
@@ -188,7 +201,7 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
               "skipped": list(skipped.values()), "left_out": left_out, "n_in_metrics": len(labelled), "dev_split": None,
               "answers": {"parser": "official", "prompts": prompts, "unparseable": unparseable,
                           "parser_disagreements": disagree,
-                          "n_requests": len(requests), "n_answered": len(texts)},
+                          "n_requests": len(requests), "n_answered": len(texts)}, "submission": submission,
               "n_computed": len(records) - n_cached, "n_from_cache": n_cached, "n_from_previous_run": 0,
               "n_requests_generated": len(texts) - n_from_cache, "n_cache_corrupt": store.n_corrupt},
         model={"name": info["name"], "checkpoint": info["model"], "checkpoint_hash": None, "revision": info["revision"],
@@ -207,7 +220,7 @@ def finish_binary(answerer: Any, proto: Any, task_obj: Any, task: str, split: st
                       "options": {k: texts[next(iter(texts))].get("options") for k in prompts[:1]},
                       **likelihood_status(texts)},
                   "n_boot": n_boot, "ci_level": 0.95, "batch_size": getattr(answerer, "batch_size", None)},
-        metrics=metrics, provenance=prov, files={"items": ITEMS_FILE}, data=data_source(data_root),
+        metrics=metrics, provenance=prov, files=files, data=data_source(data_root),
         conventions={"source": "official IntPhys 2 VLM scripts (prompts, substring answer rule)",
                      "accuracy": "share of videos answered right (1 possible / 0 impossible), mean over the "
                                  "prompts; an unreadable answer is wrong", "pairing": "complete pairs only"},

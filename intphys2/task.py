@@ -152,6 +152,11 @@ class IntPhys2Task:
         write_submission(path, [r.name for r in records], answers)
         return Path(path)
 
+    def write_answers_submission(self, path: Path, names: Sequence[str], answers: Sequence[int]) -> Path:
+        """HeldOut JSONL from answers given directly (1 possible, 0 impossible; a VLM's), no threshold."""
+        write_submission(path, list(names), [int(a) for a in answers])
+        return Path(path)
+
     # ----------------------------------------------------------------------------------------------
     def validate(self, data_root: str | os.PathLike, check_videos: bool = True,
                  protocol: ModelProtocol | None = None) -> ValidationReport:

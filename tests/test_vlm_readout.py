@@ -304,6 +304,12 @@ def test_vlm_review_regressions(tiny_suite, mvp, tmp_path, monkeypatch):
     res = load_results(out)
     assert [s["name"] for s in res.task["skipped"]] == [bad.stem] and res.task["left_out"] == []
     assert res.task["n_scored"] == res.task["n_items"] - 1
+    # ... and the leaderboard file: one official-format line per answered video ("I do not know" reads "no")
+    from pjbench.intphys2.submission import read_submission
+
+    sub = read_submission(out / res.files["submission"])
+    assert len(sub) == res.task["n_scored"] and set(sub.values()) == {0} and bad.stem not in sub
+    assert res.task["submission"]["n_no_answer"] == 0
     # a server that answers nothing: one Error line, quickly (no retries wait here)
     monkeypatch.setattr("pjbench.encoders.openai_compat.time.sleep", lambda s: None)
     down = CliRunner().invoke(main, ["eval", "--model", "openai:m", "--base-url", "http://127.0.0.1:9/v1", "--task",
