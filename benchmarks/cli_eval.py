@@ -112,66 +112,18 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
         raise PjbenchError(f"--data-root {data_root}: no such directory")
     vlm_opts = {k: scale.pop(k) for k in ("base_url", "api_key_env", "max_concurrency")}
     if readout == "vlm" or (readout is None and predictions is None and _is_answerer(model)):
-        if batch_size == "auto":
-            raise PjbenchError("--batch-size auto: an option of the surprise readout; give the vlm readout a number "
-                               "of requests per batch (at least --max-concurrency are sent together)")
-        other = {"--context": context, "--dev-split": dev_split, "--frame-step": frame_step, "--window": window,
-                 "--stride": stride, "--contexts": contexts, "--max-context-mode": max_context_mode,
-                 "--text-encoder": text_encoder, "--folds": folds, "--pooled-grid": pooled_grid, "--workers": workers,
-                 "--no-control": no_control or None, "--compile": compile_ or None, "--dry-run": dry_run or None,
-                 "--barrier-timeout": scale.get("barrier_timeout"),
-                 "--protocol": None if protocol == "corrected" else protocol}
-        given = [flag for flag, v in other.items() if v is not None]
-        if given:
-            raise PjbenchError(f"{', '.join(given)}: not an option of the vlm readout (it takes --frames N, "
-                               "--batch-size, --dtype, --model-arg sampling=api, the HTTP and sharding options)")
-        shard, run_id, launch = scale.get("shard"), None, _dist_env()
-        if launch and dict(model_args or {}).get("device_map"):
-            raise PjbenchError("--model-arg device_map spreads one model over this machine's GPUs: run one process "
-                               "per node (--shard I/N on each, a shared --cache-dir), not one per GPU under torchrun")
-        if scale.get("slurm_partition") and (shard or launch):
-            raise PjbenchError("use one of --shard, torchrun (RANK/WORLD_SIZE set) and --slurm-partition")
-        if not scale.get("slurm_partition") and (scale.get("nodes") is not None or scale.get("wait")):
-            raise PjbenchError("--nodes and --wait need --slurm-partition")
-        if launch:  # torchrun: rank r answers shard r/N on its own GPU; the last rank to finish merges
-            if shard:
-                raise PjbenchError("use one of --shard and torchrun (RANK/WORLD_SIZE set)")
-            from pjbench.benchmarks.distributed import rank_device
+        from pjbench.benchmarks.cli_vlm import eval_vlm
 
-            shard, run_id, device = f"{launch.rank}/{launch.world}", launch.run_id, rank_device(device, launch.local_rank)
-        if dtype:
-            if model.startswith("openai:"):
-                raise PjbenchError("--dtype: the server of an openai:NAME model decides its dtype")
-            model_args = {**dict(model_args or {}), "dtype": dtype}
-        kw = dict(task=task, readout="vlm", split=split, limit=limit, seed=seed, n_boot=n_boot, overwrite=overwrite,
-                  batch_size=batch_size if isinstance(batch_size, int) else None, cache=not no_cache,
-                  cache_dir=cache_dir, device=device, checkpoint=checkpoint, model_args=model_args, n_frames=n_frames,
-                  **vlm_opts)
-        if scale.get("slurm_partition"):  # a job array of shards answering into the shared response cache
-            if no_cache:
-                raise PjbenchError("--slurm-partition: the shards keep their answers in the response cache; drop "
-                                   "--no-cache (and give a --cache-dir every node sees)")
-            merged = _submit_to_slurm(model, data_root, out, scale, kw)
-            if merged:
-                echo_vlm_results(merged[0])
-                click.echo(f"results: {merged[1]}")
-            return
-        got = evaluate(model, data_root, out, progress=not quiet, shard=shard, run_id=run_id, **kw)
-        if shard:
-            click.echo(f"shard {got.shard}: {got.n_scored} of {got.n_items} requests answered ({got.n_skipped} "
-                       f"skipped, {got.n_computed} generated now) in {got.directory}")
-            if got.merged is None:
-                click.echo(f"waiting for shard(s) {', '.join(map(str, got.pending))} of {got.shard.count}; the last "
-                           f"shard to finish merges, or run `pjbench merge --out {out}`")
-                return
-            got = got.merged
-        results, path = got
-        echo_vlm_results(results)
-        click.echo(f"results: {path}")
-        for key, rel in results.files.items():
-            if key != "items":
-                click.echo(f"{key}: {Path(path).parent / rel}")
-        return
+        return eval_vlm(model, data_root, out, vlm_opts=vlm_opts, scale=scale, opts=dict(
+            split=split, limit=limit, seed=seed, n_boot=n_boot, overwrite=overwrite, batch_size=batch_size,
+            no_cache=no_cache, cache_dir=cache_dir, device=device, checkpoint=checkpoint, model_args=model_args,
+            n_frames=n_frames, dtype=dtype, quiet=quiet, task=task,
+            refused={"--context": context, "--dev-split": dev_split, "--frame-step": frame_step, "--window": window,
+                     "--stride": stride, "--contexts": contexts, "--max-context-mode": max_context_mode,
+                     "--text-encoder": text_encoder, "--folds": folds, "--pooled-grid": pooled_grid,
+                     "--workers": workers, "--no-control": no_control or None, "--compile": compile_ or None,
+                     "--dry-run": dry_run or None, "--barrier-timeout": scale.get("barrier_timeout"),
+                     "--protocol": None if protocol == "corrected" else protocol}))
     given = [f"--{k.replace('_', '-')}" for k, v in vlm_opts.items() if v]
     if given:
         raise PjbenchError(f"{', '.join(given)}: options of the vlm readout (--model openai:NAME)")
@@ -207,12 +159,6 @@ def eval_cmd(model, checkpoint, task, readout, predictions, data_root, split, ou
             click.echo(f"{key}: {Path(out) / rel}")
         return
     _echo_surprise_results(results, path, out)
-
-
-def _dist_env():
-    from pjbench.benchmarks.distributed import torchrun_env
-
-    return torchrun_env()
 
 
 def _is_answerer(model: str) -> bool:
@@ -398,7 +344,9 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
 
         outcome = evaluate(model, data_root, out, shard=scale["shard"], **kw)
     else:
-        return _submit_to_slurm(model, data_root, out, scale, kw)
+        from pjbench.benchmarks.cli_vlm import submit_to_slurm
+
+        return submit_to_slurm(model, data_root, out, scale, kw)
     who = f"rank {launch.rank}: " if launch else ""
     click.echo(f"{who}shard {outcome.shard}: {outcome.n_scored} of {outcome.n_items} items scored "
                f"({outcome.n_skipped} skipped, {outcome.n_computed} computed now) in {outcome.directory}")
@@ -407,25 +355,6 @@ def _eval_beyond_one_process(model, data_root, out, scale, kw):
     if not launch:
         click.echo(f"waiting for shard(s) {', '.join(map(str, outcome.pending))} of {outcome.shard.count}; the last "
                    f"shard to finish merges, or run `pjbench merge --out {out}`")
-    return ()
-
-
-def _submit_to_slurm(model, data_root, out, scale, kw):
-    """``--slurm-partition``: the shard array and the merge job (submitit). ``(results, path)`` with --wait,
-    else ``()`` once the jobs are submitted (their ids are printed)."""
-    from pjbench.benchmarks import slurm as slurm_mod
-
-    if scale["nodes"] is None:
-        raise PjbenchError("--slurm-partition needs --nodes N")
-    sub = slurm_mod.submit(
-        model, data_root, out, partition=scale["slurm_partition"], nodes=scale["nodes"],
-        gpus_per_node=scale["slurm_gpus_per_node"], time_min=scale["slurm_time"], account=scale["slurm_account"],
-        cpus_per_task=scale["slurm_cpus_per_task"], wait=scale["wait"], eval_kwargs=kw)
-    click.echo(f"submitted {sub.plan.n_shards} shards as Slurm array job {sub.array_id} (logs: {sub.plan.folder})")
-    if sub.merged is not None:
-        return sub.merged
-    click.echo(f"merge job {sub.merge_job.job_id} runs after the array; results: {Path(out) / 'results.json'} "
-               f"(or run `pjbench merge --out {out}` yourself)")
     return ()
 
 

@@ -513,3 +513,22 @@ def test_frame_sampling_choices_and_options_the_readout_does_not_take(cvqa, tmp_
 
         evaluate("answer-random", cvqa, tmp_path / "f", task="causalvqa", readout="vlm", model_args={"sampling": "x"},
                  progress=False, cache=False)
+
+
+def test_vlm_under_torchrun_ranks_answer_shards_and_the_last_merges(mvp, tmp_path, monkeypatch):
+    """torchrun's environment (RANK / WORLD_SIZE / LOCAL_RANK): rank r answers shard r/N, the last rank to
+    finish merges; the results equal one process. device_map under torchrun is refused."""
+    base = ["--model", "answer-random", "--task", "mvpbench", "--data-root", str(mvp), "--split", "full"]
+    _eval(*base, "--out", str(tmp_path / "one"), "--no-cache")
+    out, cache = tmp_path / "tr", str(tmp_path / "cache")
+    outputs = []
+    for rank in (0, 1):
+        for k, v in {"RANK": rank, "WORLD_SIZE": 2, "LOCAL_RANK": rank, "TORCHELASTIC_RUN_ID": "job1"}.items():
+            monkeypatch.setenv(k, str(v))
+        outputs.append(_eval(*base, "--out", str(out), "--cache-dir", cache).output)
+    assert "shard 0/2:" in outputs[0] and "waiting for shard(s) 1 of 2" in outputs[0]
+    assert "shard 1/2:" in outputs[1] and "pair accuracy" in outputs[1]
+    a, b = load_results(tmp_path / "one"), load_results(out)
+    assert [(m.name, m.subset, m.value) for m in a.metrics] == [(m.name, m.subset, m.value) for m in b.metrics]
+    refused = CliRunner().invoke(main, ["eval", *base, "--out", str(tmp_path / "dm"), "--model-arg", "device_map=auto"])
+    assert refused.exit_code == 1 and "not one per GPU under torchrun" in refused.output
